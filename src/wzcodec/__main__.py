@@ -1,0 +1,3 @@
+from wzcodec.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,71 @@
+"""Classical codecs through Pillow and its plugins, on HxWx3 uint8 images.
+
+JPEG, WebP and AVIF come with Pillow; HEIC (HEVC intra, the core of BPG) with pillow-heif;
+JPEG XL with pillow-jxl-plugin. Each codec takes a quality setting in its own scale.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+_plugins_loaded = False
+
+
+def _load_plugins() -> None:
+    global _plugins_loaded
+    if not _plugins_loaded:
+        import pillow_heif
+        import pillow_jxl  # noqa: F401  (registers JXL)
+
+        pillow_heif.register_heif_opener()
+        _plugins_loaded = True
+
+
+# name -> (Pillow format, extra save options, quality sweep covering ~0.02..1 bpp)
+CODECS: dict[str, tuple[str, dict, list[int]]] = {
+    "jpeg": (
+        "JPEG",
+        {"subsampling": "4:2:0", "optimize": True},
+        [2, 5, 10, 15, 25, 40, 60, 80, 90],
+    ),
+    "webp": ("WEBP", {"method": 6}, [0, 5, 10, 20, 35, 50, 70, 85, 95]),
+    "avif": ("AVIF", {"speed": 6, "subsampling": "4:2:0"}, [2, 10, 20, 30, 40, 50, 60, 70, 80]),
+    "jxl": ("JXL", {"effort": 7}, [2, 10, 20, 30, 45, 60, 75, 85, 92]),
+    "heic": ("HEIF", {"chroma": 420}, [1, 10, 20, 30, 40, 50, 60, 70, 85]),
+}
+
+
+def encode(codec: str, img: np.ndarray, quality: int) -> bytes:
+    _load_plugins()
+    fmt, opts, _ = CODECS[codec]
+    pil = Image.fromarray(img)
+    if (img[..., 0] == img[..., 1]).all() and (img[..., 1] == img[..., 2]).all():
+        pil = pil.convert("L")  # code gray sources as gray, as a user would
+    buf = io.BytesIO()
+    pil.save(buf, format=fmt, quality=quality, **opts)
+    return buf.getvalue()
+
+
+def decode(data: bytes) -> np.ndarray:
+    _load_plugins()
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def match_size(codec: str, img: np.ndarray, target_bytes: int) -> tuple[int, bytes]:
+    """The codec quality (1..95) whose file size is closest to ``target_bytes`` (bisection)."""
+    lo, hi = 1, 95
+    best = (1, encode(codec, img, 1))
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        data = encode(codec, img, mid)
+        if abs(len(data) - target_bytes) < abs(len(best[1]) - target_bytes):
+            best = (mid, data)
+        if len(data) < target_bytes:
+            lo = mid + 1
+        else:
+            hi = mid - 1
+    return best

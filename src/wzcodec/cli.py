@@ -1,0 +1,204 @@
+"""``wz``: argument parsing only; every command calls the Python API.
+
+Errors a user can cause print one line to stderr and exit with status 2 (no traceback, and no
+partial output file: outputs are written to a temporary file and renamed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2 (argparse prints usage + message)
+        print(f"wz: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _fail(message: str) -> int:
+    print(f"wz: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _check_writable(path: Path) -> None:
+    from wzcodec.errors import WzError
+
+    if path.is_dir():
+        raise WzError(f"{path}: is a directory")
+    if not path.parent.exists():
+        raise WzError(f"{path}: folder {path.parent} does not exist")
+
+
+def cmd_encode(a) -> int:
+    import wzcodec
+    from wzcodec.files import atomic_write_bytes
+
+    out = Path(a.output)
+    _check_writable(out)
+    codec = wzcodec.load(a.model, quality=a.quality, weights=a.weights)
+    data = codec.encode(a.input)
+    atomic_write_bytes(out, data)
+    h = wzcodec.read_header(data)
+    print(
+        f"{out}: {len(data)} bytes, {len(data) * 8 / (h.height * h.width):.4f} bpp "
+        f"({h.model}, quality {h.quality:g}, {h.width}x{h.height})"
+    )
+    return 0
+
+
+def cmd_decode(a) -> int:
+    import wzcodec
+    from wzcodec.images import save_image
+
+    out = Path(a.output)
+    _check_writable(out)
+    data = _read_bytes(a.input)
+    header = wzcodec.read_header(data)
+    codec = wzcodec.load(header.model, quality=header.quality, weights=a.weights)
+    img = codec.decode(data, side=a.side)
+    save_image(out, img[..., 0] if header.gray else img)
+    print(
+        f"{out}: {header.width}x{header.height}, decoded with {header.model}"
+        f"{' and side image ' + str(a.side) if a.side else ''}"
+    )
+    return 0
+
+
+def cmd_info(a) -> int:
+    import wzcodec
+    from wzcodec.bitstream import parse
+
+    data = _read_bytes(a.input)
+    bs = parse(data)
+    h = bs.header
+    print(f"file:        {a.input}")
+    print(f"model:       {h.model}")
+    print(f"weights id:  {h.weights_id.hex()}")
+    print(f"quality:     {h.quality:g}")
+    print(f"size:        {h.width}x{h.height} ({'gray' if h.gray else 'colour'})")
+    print(
+        f"bytes:       {len(data)} ({sum(len(s) for s in bs.strings)} entropy-coded, "
+        f"{len(bs.strings)} strings: {', '.join(str(len(s)) for s in bs.strings)})"
+    )
+    print(f"bpp:         {len(data) * 8 / (h.height * h.width):.4f}")
+    shipped = h.model in wzcodec.available() and wzcodec.load(h.model).weights_id == h.weights_id
+    print(f"decodable:   {'yes, with the shipped weights' if shipped else 'needs other weights'}")
+    return 0
+
+
+def cmd_demo(a) -> int:
+    from wzcodec.demo import run_demo
+
+    run_demo(Path(a.out), models=a.models.split(",") if a.models else None, quality=a.quality)
+    return 0
+
+
+def cmd_train(a) -> int:
+    from wzcodec.train import train
+
+    train(
+        a.config,
+        a.out or Path("runs") / Path(a.config).stem,
+        resume=a.resume,
+        max_steps=a.max_steps,
+        max_minutes=a.max_minutes,
+    )
+    return 0
+
+
+def cmd_export(a) -> int:
+    from wzcodec.train import export
+
+    path = export(a.checkpoint, a.out, name=a.name, fp16=not a.fp32)
+    print(f"wrote {path} and {path.with_suffix('.json')}")
+    return 0
+
+
+def _read_bytes(path: str) -> bytes:
+    from wzcodec.errors import WzError
+
+    p = Path(path)
+    if not p.is_file():
+        raise WzError(f"{p}: {'is a directory' if p.is_dir() else 'no such file'}")
+    return p.read_bytes()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="wz", description="Image compression with side information at the decoder.")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+
+    e = sub.add_parser(
+        "encode", help="compress an image into a .wz file (the encoder never sees y)"
+    )
+    e.add_argument("input")
+    e.add_argument("-o", "--output", required=True)
+    e.add_argument("--model", default="hyperprior")
+    e.add_argument(
+        "--quality", type=float, default=3.0, help="1 (smallest) .. 6; fractions interpolate"
+    )
+    e.add_argument("--weights", help="a .safetensors file instead of the shipped weights")
+    e.set_defaults(func=cmd_encode)
+
+    d = sub.add_parser(
+        "decode", help="rebuild an image from a .wz file, with the side image if given"
+    )
+    d.add_argument("input")
+    d.add_argument("-o", "--output", required=True)
+    d.add_argument("--side", help="the decoder's side image (same size as the coded image)")
+    d.add_argument("--weights")
+    d.set_defaults(func=cmd_decode)
+
+    i = sub.add_parser("info", help="print a .wz file's header, size and bpp")
+    i.add_argument("input")
+    i.set_defaults(func=cmd_info)
+
+    m = sub.add_parser(
+        "demo", help="compress the bundled sample pairs with every shipped model and JPEG"
+    )
+    m.add_argument("--out", default="demo-out")
+    m.add_argument("--models", help="comma-separated model names (default: all shipped)")
+    m.add_argument("--quality", type=float, default=3.0)
+    m.set_defaults(func=cmd_demo)
+
+    t = sub.add_parser("train", help="train a model from a YAML config")
+    t.add_argument("--config", required=True)
+    t.add_argument("--out", help="run folder (default runs/<config name>)")
+    t.add_argument("--resume", action="store_true")
+    t.add_argument("--max-steps", type=int)
+    t.add_argument("--max-minutes", type=float)
+    t.set_defaults(func=cmd_train)
+
+    x = sub.add_parser(
+        "export", help="write shipping weights (safetensors + json) from a checkpoint"
+    )
+    x.add_argument("checkpoint")
+    x.add_argument("--out", default="src/wzcodec/weights")
+    x.add_argument("--name")
+    x.add_argument("--fp32", action="store_true", help="keep fp32 (default stores fp16)")
+    x.set_defaults(func=cmd_export)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    args = build_parser().parse_args(argv)
+    from wzcodec.errors import WzError
+
+    try:
+        return args.func(args)
+    except WzError as e:
+        return _fail(str(e))
+    except OSError as e:  # unwritable output, full disk, permission denied ...
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        return _fail(f"{where}{e.strerror or e}")
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

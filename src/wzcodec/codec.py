@@ -1,0 +1,182 @@
+"""One codec shell for every model: ``encode(image) -> bytes`` and ``decode(bytes, side) -> image``.
+
+    encode:  image ─► RGB uint8 ─► [0,1] tensor ─► replicate-pad to 64 ─► model.compress(q)
+                   ─► strings ─► Bitstream(header: model, weights id, q, H, W) ─► bytes
+    decode:  bytes ─► parse + CRC ─► check model name and weights id ─► model.decompress(
+                   strings, q, side) ─► crop to H x W ─► uint8 image
+
+The encoder never sees the side image; only ``decode`` takes it. Models follow one calling
+convention (see ``models/hyperprior.py``): ``forward(x, y, q)``, ``compress(x, q)``,
+``decompress(strings, padded_size, q, side)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from wzcodec.bitstream import FLAG_GRAY, Bitstream, Header, parse
+from wzcodec.data.protocols import crop_to, pad_to
+from wzcodec.errors import BitstreamError, ImageError, WzError
+from wzcodec.images import as_rgb, to_tensor, to_uint8
+from wzcodec.models import MODELS, build
+from wzcodec.models.loss import bits_per_pixel
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+def weights_id(blob: bytes) -> bytes:
+    """The 8-byte identity of a weights file written into every bitstream."""
+    return hashlib.sha256(blob).digest()[:8]
+
+
+class Codec:
+    """A model with fixed weights and a quality, behind a byte-level API.
+
+    >>> codec = wzcodec.load("hyperprior", quality=3)
+    >>> data = codec.encode(image)               # HxWx3 uint8 array, PIL image or path
+    >>> x_hat = codec.decode(data, side=y)       # HxWx3 uint8
+    """
+
+    def __init__(self, name: str, model: torch.nn.Module, wid: bytes, quality: float = 3.0):
+        self.name, self.model, self.weights_id = name, model.eval(), wid
+        self.quality = quality
+        self.model.bf16 = False
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_safetensors(cls, name: str, blob: bytes, config: dict, quality: float = 3.0) -> Codec:
+        model = build(name, **config)
+        state = {k: v.float() if v.is_floating_point() else v for k, v in st_load(blob).items()}
+        model.load_state_dict(state)
+        return cls(name, model, weights_id(blob), quality)
+
+    @classmethod
+    def from_model(cls, model: torch.nn.Module, quality: float = 3.0) -> Codec:
+        """Wrap an in-memory model (for example fresh from training); builds its CDF tables."""
+        model.update(force=True)
+        blob = st_save({k: v.contiguous() for k, v in model.state_dict().items()})
+        return cls(model.model_name, model, weights_id(blob), quality)
+
+    @property
+    def levels(self) -> int:
+        return self.model.levels
+
+    def _quality(self, quality: float | None) -> float:
+        q = float(self.quality if quality is None else quality)
+        if not 1 <= q <= self.levels:
+            raise WzError(f"quality must be between 1 and {self.levels}, got {q:g}")
+        return round(q * 256) / 256  # what the header can carry
+
+    # -- the API ------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def encode(self, image, quality: float | None = None) -> bytes:
+        """Compress one image (never looks at any side image)."""
+        q = self._quality(quality)
+        rgb = as_rgb(image)
+        h, w = rgb.shape[:2]
+        gray = bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
+        x = pad_to(to_tensor(rgb)[None], self.model.factor)
+        out = self.model.compress(x, q)
+        strings = [s[0] for s in out["strings"]]
+        header = Header(self.name, self.weights_id, q, h, w, FLAG_GRAY if gray else 0)
+        return Bitstream(header, strings).to_bytes()
+
+    @torch.inference_mode()
+    def decode(self, data: bytes, side=None) -> np.ndarray:
+        """Rebuild the image; ``side`` (same size as the coded image) is used if the model can."""
+        bs = self.check(data)
+        h, w = bs.header.height, bs.header.width
+        y = None
+        if side is not None:
+            side_rgb = as_rgb(side)
+            if side_rgb.shape[:2] != (h, w):
+                sh, sw = side_rgb.shape[:2]
+                raise ImageError(f"side image is {sw}x{sh} but the coded image is {w}x{h}")
+            y = pad_to(to_tensor(side_rgb)[None], self.model.factor)
+        ph, pw = (
+            -(-h // self.model.factor) * self.model.factor,
+            -(-w // self.model.factor) * self.model.factor,
+        )
+        try:
+            x_hat = self.model.decompress(
+                [[s] for s in bs.strings], (ph, pw), bs.header.quality, side=y
+            )
+        except (ValueError, RuntimeError, IndexError, AssertionError) as e:
+            raise BitstreamError(
+                f"entropy-coded data does not decode ({type(e).__name__})"
+            ) from None
+        img = to_uint8(crop_to(x_hat, h, w))
+        if bs.header.gray:
+            img = np.repeat(
+                img.astype(np.float32).mean(2, keepdims=True).round().astype(np.uint8), 3, axis=2
+            )
+        return img
+
+    def check(self, data: bytes) -> Bitstream:
+        """Parse ``data`` and verify it was made by this model and these weights."""
+        bs = parse(data)
+        if bs.header.model != self.name:
+            raise BitstreamError(
+                f"bitstream was made by model {bs.header.model!r}, not {self.name!r}"
+            )
+        if bs.header.weights_id != self.weights_id:
+            raise BitstreamError(
+                f"weights mismatch: bitstream needs weights {bs.header.weights_id.hex()}, "
+                f"loaded {self.weights_id.hex()}"
+            )
+        return bs
+
+    @torch.inference_mode()
+    def reconstruct(
+        self, image, side=None, quality: float | None = None
+    ) -> tuple[np.ndarray, float]:
+        """Eval-mode forward pass (no entropy coding): (reconstruction, bpp estimated from
+        the likelihoods). ``decode(encode(x))`` equals this reconstruction."""
+        q = self._quality(quality)
+        rgb = as_rgb(image)
+        h, w = rgb.shape[:2]
+        x = pad_to(to_tensor(rgb)[None], self.model.factor)
+        y = pad_to(to_tensor(as_rgb(side))[None], self.model.factor) if side is not None else None
+        out = self.model(x, y, q)
+        bpp = bits_per_pixel(out["likelihoods"], h * w).item()
+        return to_uint8(crop_to(out["x_hat"], h, w)), bpp
+
+
+def available() -> list[str]:
+    """Model names that have shipped weights."""
+    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors"))
+
+
+def load(
+    name: str = "hyperprior", quality: float = 3.0, weights: str | Path | None = None
+) -> Codec:
+    """Load a codec with shipped weights (or a ``weights`` .safetensors file with its .json)."""
+    if name not in MODELS:
+        raise WzError(f"unknown model {name!r}; available: {', '.join(sorted(MODELS))}")
+    path = Path(weights) if weights else WEIGHTS_DIR / f"{name}.safetensors"
+    if not path.exists():
+        raise WzError(f"no weights for model {name!r} ({path} missing); train one with `wz train`")
+    if path.suffix != ".safetensors":
+        raise WzError(f"{path}: weights must be a .safetensors file")
+    blob = path.read_bytes()
+    meta_path = path.with_suffix(".json")
+    config = json.loads(meta_path.read_text())["config"] if meta_path.exists() else {}
+    try:
+        codec = Codec.from_safetensors(name, blob, config, quality)
+    except (RuntimeError, KeyError, ValueError) as e:
+        raise WzError(
+            f"{path}: weights do not fit model {name!r} ({str(e).splitlines()[0]})"
+        ) from None
+    codec._quality(quality)
+    return codec
+
+
+def read_header(data: bytes) -> Header:
+    return parse(data).header

@@ -1,0 +1,76 @@
+"""``hyperprior``: Ballé et al. 2018 mean-scale hyperprior, variable rate (single-image baseline).
+
+    x ──► g_a ──► y ──► VariableRateHyperprior(q) ──► ŷ ──► g_s ──► x̂
+                       (gains, h_a/h_s, EB + GC; bits)
+
+g_a: conv5x5/2 + GDN (x3), conv5x5/2 -> M channels (H/16). g_s mirrors it with IGDN.
+The side image is accepted and ignored, so every model shares one calling convention.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from compressai.layers import GDN
+from compressai.models import CompressionModel
+from compressai.models.utils import conv, deconv
+from torch import Tensor, nn
+
+from wzcodec.models.latent import VariableRateHyperprior
+from wzcodec.models.registry import register
+
+
+def analysis(N: int, M: int, cin: int = 3) -> nn.Sequential:
+    return nn.Sequential(conv(cin, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
+
+
+def synthesis(M: int, N: int, cout: int = 3) -> nn.Sequential:
+    return nn.Sequential(
+        deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
+        deconv(N, N), GDN(N, inverse=True), deconv(N, cout),
+    )  # fmt: skip
+
+
+def run_bf16(module: nn.Module, x: Tensor, enabled: bool) -> Tensor:
+    """Run a transform under bf16 autocast (CPU or CUDA) and hand back fp32."""
+    if not enabled:
+        return module(x)
+    with torch.autocast(x.device.type, dtype=torch.bfloat16):
+        return module(x).float()
+
+
+@register("hyperprior")
+class Hyperprior(CompressionModel):
+    default_config: ClassVar[dict] = {"N": 128, "M": 192, "levels": 6}
+    uses_side = False
+    factor = 64  # input sides must be multiples of this (the codec pads)
+
+    def __init__(self, N: int = 128, M: int = 192, levels: int = 6):
+        super().__init__()
+        self.config = {"N": N, "M": M, "levels": levels}
+        self.levels = levels
+        self.bf16 = False  # bf16 autocast on g_a / g_s (training)
+        self.g_a = analysis(N, M)
+        self.g_s = synthesis(M, N)
+        self.latent = VariableRateHyperprior(M, N, levels)
+
+    def forward(self, x: Tensor, y: Tensor | None = None, q: Tensor | float = 1.0) -> dict:
+        v = run_bf16(self.g_a, x, self.bf16)
+        out = self.latent(v, q)
+        x_hat = run_bf16(self.g_s, out["y_hat"], self.bf16)
+        return {"x_hat": x_hat, "likelihoods": out["likelihoods"]}
+
+    def compress(self, x: Tensor, q: float) -> dict:
+        strings, v_hat = self.latent.compress(self.g_a(x), q)
+        return {"strings": strings, "x_hat": self.g_s(v_hat)}
+
+    def decompress(
+        self,
+        strings: list[list[bytes]],
+        size: tuple[int, int],
+        q: float,
+        side: Tensor | None = None,
+    ) -> Tensor:
+        v_hat = self.latent.decompress(strings, (size[0] // 16, size[1] // 16), q)
+        return self.g_s(v_hat)

@@ -1,0 +1,126 @@
+"""``wz`` end to end, and every error a user can cause: one line on stderr, exit 2, no output."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, motorcycle):
+    d = tmp_path_factory.mktemp("cli")
+    x, y = motorcycle
+    Image.fromarray(x).save(d / "x.png")
+    Image.fromarray(y).save(d / "y.png")
+    Image.fromarray(y[:200, :300]).save(d / "small.png")
+    (d / "not_image.png").write_bytes(b"this is not an image at all")
+    (d / "empty.png").write_bytes(b"")
+    code, _, err = run_cli("encode", str(d / "x.png"), "-o", str(d / "x.wz"), "--quality", "2")
+    assert code == 0, err
+    return d
+
+
+def test_encode_decode_info_round_trip(files):
+    code, out, err = run_cli(
+        "decode", str(files / "x.wz"), "--side", str(files / "y.png"), "-o", str(files / "r.png")
+    )
+    assert code == 0, err
+    rec = np.asarray(Image.open(files / "r.png"))
+    assert rec.shape == (500, 741, 3)
+    code, out, _ = run_cli("info", str(files / "x.wz"))
+    assert code == 0
+    assert "hyperprior" in out and "741x500" in out and "bpp" in out and "quality:     2" in out
+
+
+def _assert_user_error(code: int, err: str, *fragments: str) -> None:
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for f in fragments:
+        assert f in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["encode", "{d}/missing.png", "-o", "{d}/out.wz"], "no such file"),
+        (["encode", "{d}/not_image.png", "-o", "{d}/out.wz"], "not a readable image"),
+        (["encode", "{d}/empty.png", "-o", "{d}/out.wz"], "not a readable image"),
+        (["encode", "{d}", "-o", "{d}/out.wz"], "directory"),
+        (["encode", "{d}/x.png", "-o", "{d}/no/such/dir/out.wz"], "does not exist"),
+        (["encode", "{d}/x.png", "-o", "{d}/out.wz", "--model", "nope"], "unknown model"),
+        (["encode", "{d}/x.png", "-o", "{d}/out.wz", "--quality", "9"], "quality"),
+        (["decode", "{d}/x.png", "-o", "{d}/out.png"], "bad magic"),
+        (["decode", "{d}/missing.wz", "-o", "{d}/out.png"], "no such file"),
+        (
+            ["decode", "{d}/x.wz", "--side", "{d}/small.png", "-o", "{d}/out.png"],
+            "side image is 300x200",
+        ),
+        (["decode", "{d}/x.wz", "--side", "{d}/missing.png", "-o", "{d}/out.png"], "no such file"),
+        (["decode", "{d}/x.wz", "-o", "{d}"], "is a directory"),
+        (["info", "{d}/not_image.png"], "bad magic"),
+        (["encode", "{d}/x.png"], "required"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line_and_no_output(files, args, fragment):
+    argv = [a.format(d=files) for a in args]
+    code, _, err = run_cli(*argv)
+    _assert_user_error(code, err, fragment)
+    assert not (files / "out.wz").exists() and not (files / "out.png").exists()
+
+
+@pytest.mark.parametrize("cut", [10, 40, 200, -1])
+def test_truncated_bitstream_exits_2(files, cut):
+    data = (files / "x.wz").read_bytes()
+    (files / "cut.wz").write_bytes(data[:cut])
+    code, _, err = run_cli("decode", str(files / "cut.wz"), "-o", str(files / "out.png"))
+    _assert_user_error(code, err)
+    assert "truncated" in err or "CRC" in err
+    assert not (files / "out.png").exists()
+
+
+def test_corrupted_bitstream_exits_2(files):
+    data = bytearray((files / "x.wz").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (files / "bad.wz").write_bytes(bytes(data))
+    code, _, err = run_cli("decode", str(files / "bad.wz"), "-o", str(files / "out.png"))
+    _assert_user_error(code, err, "CRC")
+
+
+def test_unwritable_output_leaves_no_file(files, tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        code, _, err = run_cli("encode", str(files / "x.png"), "-o", str(ro / "x.wz"))
+        if code == 0:  # running as root: permissions do not apply
+            pytest.skip("permissions are not enforced for this user")
+        _assert_user_error(code, err)
+        assert list(ro.iterdir()) == []
+    finally:
+        ro.chmod(0o700)
+
+
+def test_console_entry_point_exit_code_is_2_in_a_real_process(files):
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wzcodec",
+            "decode",
+            str(files / "x.png"),
+            "-o",
+            str(files / "out.png"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr
