@@ -119,6 +119,21 @@ def cmd_export(a) -> int:
     return 0
 
 
+def cmd_eval(a) -> int:
+    from wzcodec.evaluate import evaluate, load_pairs, print_summary, write_outputs
+
+    qualities = [float(q) for q in a.qualities.split(",")] if a.qualities else None
+    pairs = load_pairs(a.data, a.split, a.protocol, limit=a.limit)
+    rows = evaluate(pairs, a.models.split(","), qualities)
+    title = f"{a.data.split(':')[0]} {a.split or 'all'} ({a.protocol}, {len(pairs)} pairs)"
+    result = write_outputs(rows, Path(a.out), a.anchor, title)
+    print_summary(result, a.anchor)
+    print(
+        f"\nwrote per_image.csv, summary.json, bd_rate.csv, rd_psnr.png, rd_msssim.png in {a.out}/"
+    )
+    return 0
+
+
 def _read_bytes(path: str) -> bytes:
     from wzcodec.errors import WzError
 
@@ -164,6 +179,17 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--models", help="comma-separated model names (default: all shipped)")
     m.add_argument("--quality", type=float, default=3.0)
     m.set_defaults(func=cmd_demo)
+
+    v = sub.add_parser("eval", help="rate-distortion of models and classical codecs on real pairs")
+    v.add_argument("--data", required=True, help="a data spec, e.g. stereo:../shared/data/stereo")
+    v.add_argument("--split", default="test")
+    v.add_argument("--models", default="hyperprior,jpeg,webp,avif,jxl,heic")
+    v.add_argument("--qualities", help="learned models' qualities, e.g. 1,2,3,4,5,6 (default all)")
+    v.add_argument("--protocol", choices=["native", "paper"], default="native")
+    v.add_argument("--anchor", default="hyperprior", help="BD-rate reference method")
+    v.add_argument("--limit", type=int, help="only the first N pairs")
+    v.add_argument("--out", required=True)
+    v.set_defaults(func=cmd_eval)
 
     t = sub.add_parser("train", help="train a model from a YAML config")
     t.add_argument("--config", required=True)

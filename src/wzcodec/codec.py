@@ -79,7 +79,7 @@ class Codec:
     def encode(self, image, quality: float | None = None) -> bytes:
         """Compress one image (never looks at any side image)."""
         q = self._quality(quality)
-        rgb = as_rgb(image)
+        rgb = self._check_size(as_rgb(image))
         h, w = rgb.shape[:2]
         gray = bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
         x = pad_to(to_tensor(rgb)[None], self.model.factor)
@@ -119,6 +119,15 @@ class Codec:
             )
         return img
 
+    def _check_size(self, rgb: np.ndarray) -> np.ndarray:
+        fixed = getattr(self.model, "fixed_size", None)
+        if fixed is not None and rgb.shape[:2] != tuple(fixed):
+            raise ImageError(
+                f"{self.name} codes {fixed[1]}x{fixed[0]} images only (the paper protocol), "
+                f"got {rgb.shape[1]}x{rgb.shape[0]}; use atn for any size"
+            )
+        return rgb
+
     def check(self, data: bytes) -> Bitstream:
         """Parse ``data`` and verify it was made by this model and these weights."""
         bs = parse(data)
@@ -140,7 +149,7 @@ class Codec:
         """Eval-mode forward pass (no entropy coding): (reconstruction, bpp estimated from
         the likelihoods). ``decode(encode(x))`` equals this reconstruction."""
         q = self._quality(quality)
-        rgb = as_rgb(image)
+        rgb = self._check_size(as_rgb(image))
         h, w = rgb.shape[:2]
         x = pad_to(to_tensor(rgb)[None], self.model.factor)
         y = pad_to(to_tensor(as_rgb(side))[None], self.model.factor) if side is not None else None

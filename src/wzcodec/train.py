@@ -57,7 +57,7 @@ def save_checkpoint(
     state = {
         "model": model.state_dict(),
         "opt": opt.state_dict(),
-        "aux_opt": aux_opt.state_dict(),
+        "aux_opt": aux_opt.state_dict() if aux_opt is not None else {},
         "step": step,
         "rng": _rng_state(gen),
         "config": cfg,
@@ -66,9 +66,43 @@ def save_checkpoint(
         torch.save(state, f)
 
 
-def split_params(model: torch.nn.Module):
-    main = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
-    aux = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
+def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state dict from shipped weights (.safetensors) or a training checkpoint (.pt)."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return {k: v.float() if v.is_floating_point() else v for k, v in load_file(path).items()}
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
+
+
+def init_model(model: torch.nn.Module, cfg: dict) -> set[str]:
+    """Warm start from ``init_from``: a trained ``hyperprior`` (mapped by the model's
+    ``load_hyperprior``) or weights of the same model. Returns the parameter names loaded."""
+    if not cfg.get("init_from"):
+        return set()
+    state = load_weights(cfg["init_from"])
+    if hasattr(model, "load_hyperprior") and any(k.startswith("g_a.") for k in state):
+        return model.load_hyperprior(state)
+    model.load_state_dict(state)
+    return {n for n, _ in model.named_parameters()}
+
+
+def param_groups(model: torch.nn.Module, cfg: dict, warm: set[str]):
+    """Main-optimizer groups (warm-started parameters at lr, new ones at lr x side_lr_mult;
+    names starting with a ``freeze`` prefix are not trained) and the aux parameters."""
+    frozen = tuple(cfg.get("freeze", []))
+    groups: dict[float, list] = {}
+    aux = []
+    for n, p in model.named_parameters():
+        if frozen and n.startswith(frozen):
+            p.requires_grad_(False)
+        elif n.endswith(".quantiles"):
+            aux.append(p)
+        else:
+            mult = 1.0 if (not warm or n in warm) else float(cfg.get("side_lr_mult", 1.0))
+            groups.setdefault(mult, []).append(p)
+    main = [{"params": ps, "lr_mult": m} for m, ps in groups.items()]
     return main, aux
 
 
@@ -156,9 +190,11 @@ def train(
     model = build(cfg["model"], **cfg.get("model_config", {}))
     model.bf16 = bool(cfg.get("bf16", False))
     model = model.to(memory_format=torch.channels_last)
-    main_params, aux_params = split_params(model)
-    opt = torch.optim.Adam(main_params, lr=cfg["lr"])
-    aux_opt = torch.optim.Adam(aux_params, lr=cfg.get("aux_lr", 1e-3))
+    warm = init_model(model, cfg)
+    groups, aux_params = param_groups(model, cfg, warm)
+    main_params = [p for g in groups for p in g["params"]]
+    opt = torch.optim.Adam(groups, lr=cfg["lr"])
+    aux_opt = torch.optim.Adam(aux_params, lr=cfg.get("aux_lr", 1e-3)) if aux_params else None
     gen = torch.Generator().manual_seed(cfg.get("seed", 0))
     step = 0
 
@@ -167,7 +203,8 @@ def train(
         state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
-        aux_opt.load_state_dict(state["aux_opt"])
+        if aux_opt is not None:
+            aux_opt.load_state_dict(state["aux_opt"])
         step = state["step"]
         torch.set_rng_state(state["rng"]["torch"])
         gen.set_state(state["rng"]["gen"])
@@ -205,7 +242,7 @@ def train(
             lr = cfg["lr"] * min(1.0, (step + 1) / max(1, cfg.get("lr_warmup", 0)))
             lr *= 0.1 ** sum(step >= s for s in cfg.get("lr_drop_at", []))
             for g in opt.param_groups:
-                g["lr"] = lr
+                g["lr"] = lr * g["lr_mult"]
             x, y = batches.next()
             x = x.contiguous(memory_format=torch.channels_last)
             y = y.contiguous(memory_format=torch.channels_last)
@@ -217,9 +254,10 @@ def train(
             if cfg.get("clip"):
                 torch.nn.utils.clip_grad_norm_(main_params, cfg["clip"])
             opt.step()
-            aux_opt.zero_grad(set_to_none=True)
-            model.aux_loss().backward()
-            aux_opt.step()
+            if aux_opt is not None:
+                aux_opt.zero_grad(set_to_none=True)
+                model.aux_loss().backward()
+                aux_opt.step()
             step += 1
             bar.update(1)
 
@@ -269,45 +307,51 @@ def _tuplify(x):
     return tuple(_tuplify(v) for v in x) if isinstance(x, (list, tuple)) else x
 
 
-def export(
-    checkpoint: str | Path, out_dir: str | Path, name: str | None = None, fp16: bool = True
-) -> Path:
-    """Write ``<name>.safetensors`` + ``<name>.json`` (config) from a training checkpoint.
+def save_weights(model: torch.nn.Module, out_dir: str | Path, name: str, meta: dict | None = None,
+                 fp16: bool = True) -> Path:  # fmt: skip
+    """Write ``<name>.safetensors`` + ``<name>.json`` (model name and config) atomically.
 
     Entropy-coder tables are computed here (``update``) and shipped, so every machine decodes
-    with the same CDFs. Floating weights are stored as fp16 when ``fp16`` (tables stay int32).
+    with the same CDFs. Parameters are stored as fp16 when ``fp16`` (rounded *before* the tables
+    are built, so tables and weights agree); buffers and tables keep their dtype.
     """
     from safetensors.torch import save
 
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    cfg = state["config"]
-    model = build(cfg["model"], **cfg.get("model_config", {}))
-    model.load_state_dict(state["model"])
-    if fp16:  # round-trip through fp16 *before* building the CDF tables, so they match
+    params = {n for n, _ in model.named_parameters()}
+    if fp16:
         with torch.no_grad():
             for p in model.parameters():
                 p.copy_(p.half().float())
     model.update(force=True)
     tensors = {
-        k: (v.half() if fp16 and v.is_floating_point() else v).contiguous()
+        k: (v.half() if fp16 and k in params else v).contiguous()
         for k, v in model.state_dict().items()
     }
-    name = name or cfg["model"]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.safetensors"
     with atomic_open(path) as f:
-        f.write(save(tensors, metadata={"model": cfg["model"], "step": str(state["step"])}))
+        f.write(save(tensors, metadata={"model": model.model_name}))
+    meta = {"model": model.model_name, "config": model.config, **(meta or {})}
+    with atomic_open(out_dir / f"{name}.json") as f:
+        f.write(json.dumps(meta, indent=2).encode())
+    return path
+
+
+def export(
+    checkpoint: str | Path, out_dir: str | Path, name: str | None = None, fp16: bool = True
+) -> Path:
+    """Shipping weights from a training checkpoint (see ``save_weights``)."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    cfg = state["config"]
+    model = build(cfg["model"], **cfg.get("model_config", {}))
+    model.load_state_dict(state["model"])
     meta = {
-        "model": cfg["model"],
-        "config": model.config,
         "step": state["step"],
         "lambdas": cfg["lambdas"],
         "distortion": cfg.get("distortion", "mse"),
     }
-    with atomic_open(out_dir / f"{name}.json") as f:
-        f.write(json.dumps(meta, indent=2).encode())
-    return path
+    return save_weights(model, out_dir, name or cfg["model"], meta, fp16)
 
 
 if __name__ == "__main__":  # pragma: no cover - convenience for `python -m wzcodec.train CFG OUT`

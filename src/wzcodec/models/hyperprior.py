@@ -4,25 +4,22 @@
                        (gains, h_a/h_s, EB + GC; bits)
 
 g_a: conv5x5/2 + GDN (x3), conv5x5/2 -> M channels (H/16). g_s mirrors it with IGDN.
-The side image is accepted and ignored, so every model shares one calling convention.
+The side image is accepted and ignored, so every model shares one calling convention:
+``forward(x, y, q)``, ``compress(x, q)``, ``decompress(strings, padded_size, q, side)``.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-import torch
 from compressai.layers import GDN
 from compressai.models import CompressionModel
-from compressai.models.utils import conv, deconv
+from compressai.models.utils import deconv
 from torch import Tensor, nn
 
 from wzcodec.models.latent import VariableRateHyperprior
+from wzcodec.models.layers import analysis, run_bf16
 from wzcodec.models.registry import register
-
-
-def analysis(N: int, M: int, cin: int = 3) -> nn.Sequential:
-    return nn.Sequential(conv(cin, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
 
 
 def synthesis(M: int, N: int, cout: int = 3) -> nn.Sequential:
@@ -30,14 +27,6 @@ def synthesis(M: int, N: int, cout: int = 3) -> nn.Sequential:
         deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
         deconv(N, N), GDN(N, inverse=True), deconv(N, cout),
     )  # fmt: skip
-
-
-def run_bf16(module: nn.Module, x: Tensor, enabled: bool) -> Tensor:
-    """Run a transform under bf16 autocast (CPU or CUDA) and hand back fp32."""
-    if not enabled:
-        return module(x)
-    with torch.autocast(x.device.type, dtype=torch.bfloat16):
-        return module(x).float()
 
 
 @register("hyperprior")
@@ -56,9 +45,9 @@ class Hyperprior(CompressionModel):
         self.latent = VariableRateHyperprior(M, N, levels)
 
     def forward(self, x: Tensor, y: Tensor | None = None, q: Tensor | float = 1.0) -> dict:
-        v = run_bf16(self.g_a, x, self.bf16)
+        v = run_bf16(self.bf16, self.g_a, x)
         out = self.latent(v, q)
-        x_hat = run_bf16(self.g_s, out["y_hat"], self.bf16)
+        x_hat = run_bf16(self.bf16, self.g_s, out["y_hat"])
         return {"x_hat": x_hat, "likelihoods": out["likelihoods"]}
 
     def compress(self, x: Tensor, q: float) -> dict:

@@ -16,6 +16,8 @@ the bitstream.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from compressai.entropy_models import EntropyBottleneck
 from compressai.latent_codecs import (
@@ -28,17 +30,31 @@ from compressai.models.utils import conv, deconv
 from torch import Tensor, nn
 
 
+def level_gains(levels: int, channels: int, lo: float = 0.5, hi: float = 2.0) -> nn.Parameter:
+    """Initial log-gains, one row per level, geometrically spaced from ``lo`` to ``hi``."""
+    ramp = torch.linspace(math.log(lo), math.log(hi), levels)[:, None]
+    return nn.Parameter(ramp.repeat(1, channels))
+
+
+def gain(log_gains: Tensor, q: Tensor | float) -> Tensor:
+    """Gains (B or 1) x C x 1 x 1 for quality q in [1, levels]: level rows of ``log_gains``,
+    geometrically interpolated for fractional q."""
+    levels = log_gains.shape[0]
+    q = torch.as_tensor(q, dtype=torch.float32, device=log_gains.device).reshape(-1)
+    q = q.clamp(1, levels) - 1
+    lo = q.floor().long().clamp(max=max(levels - 2, 0))
+    hi = (lo + 1).clamp(max=levels - 1)
+    t = (q - lo)[:, None]
+    return torch.exp(log_gains[lo] * (1 - t) + log_gains[hi] * t)[:, :, None, None]
+
+
 class VariableRateHyperprior(nn.Module):
     """Mean-scale hyperprior over an M-channel latent with ``levels`` trained rate points."""
 
-    def __init__(
-        self, M: int, N: int, levels: int = 6, gain_range: tuple[float, float] = (0.5, 2.0)
-    ):
+    def __init__(self, M: int, N: int, levels: int = 6):
         super().__init__()
         self.levels = levels
-        lo, hi = torch.log(torch.tensor(gain_range[0])), torch.log(torch.tensor(gain_range[1]))
-        init = torch.linspace(0, 1, levels)[:, None] * (hi - lo) + lo
-        self.log_gain_y = nn.Parameter(init.repeat(1, M))
+        self.log_gain_y = level_gains(levels, M)
         self.log_gain_z = nn.Parameter(torch.zeros(levels, N))
         h_a = nn.Sequential(
             conv3x3(M, N), nn.LeakyReLU(inplace=True),
@@ -58,17 +74,7 @@ class VariableRateHyperprior(nn.Module):
         )
 
     def gains(self, q: Tensor | float) -> tuple[Tensor, Tensor]:
-        """Gains (B or 1) x C x 1 x 1 for quality q in [1, levels]; fractional q interpolates."""
-        q = torch.as_tensor(q, dtype=torch.float32, device=self.log_gain_y.device).reshape(-1)
-        q = q.clamp(1, self.levels) - 1
-        lo = q.floor().long().clamp(max=self.levels - 2) if self.levels > 1 else q.long()
-        t = (q - lo)[:, None]
-        hi = (lo + 1).clamp(max=self.levels - 1)
-
-        def interp(p: Tensor) -> Tensor:
-            return torch.exp(p[lo] * (1 - t) + p[hi] * t)[:, :, None, None]
-
-        return interp(self.log_gain_y), interp(self.log_gain_z)
+        return gain(self.log_gain_y, q), gain(self.log_gain_z, q)
 
     def forward(self, y: Tensor, q: Tensor | float) -> dict:
         gy, gz = self.gains(q)
@@ -90,3 +96,34 @@ class VariableRateHyperprior(nn.Module):
             strings, {"y": y_shape, "hyper": z_shape}, torch.ones_like(gy), 1 / gz
         )
         return out["y_hat"] / gy
+
+
+class VariableRateFactorized(nn.Module):
+    """Factorised prior (CompressAI's EntropyBottleneck) over a gained latent: the reference
+    ATN's entropy model, made variable-rate with the same per-level gain vectors.
+
+        y ──► ×g(q) ──► Q ──EB──► ×1/g(q) ──► ŷ
+    """
+
+    def __init__(self, M: int, levels: int = 6):
+        super().__init__()
+        self.levels = levels
+        self.log_gain_y = level_gains(levels, M)
+        self.entropy_bottleneck = EntropyBottleneck(M)
+
+    def gain(self, q: Tensor | float) -> Tensor:
+        return gain(self.log_gain_y, q)
+
+    def forward(self, y: Tensor, q: Tensor | float) -> dict:
+        g = self.gain(q)
+        y_hat, lik = self.entropy_bottleneck(y.float() * g)
+        return {"y_hat": y_hat / g, "likelihoods": {"y": lik}}
+
+    def compress(self, y: Tensor, q: float) -> tuple[list[list[bytes]], Tensor]:
+        g = self.gain(q)
+        strings = self.entropy_bottleneck.compress(y.float() * g)
+        y_hat = self.entropy_bottleneck.decompress(strings, y.shape[-2:])
+        return [strings], y_hat / g
+
+    def decompress(self, strings: list[list[bytes]], y_shape: tuple[int, int], q: float) -> Tensor:
+        return self.entropy_bottleneck.decompress(strings[0], y_shape) / self.gain(q)

@@ -1,0 +1,216 @@
+"""``wz eval``: rate-distortion of learned and classical codecs on the same pairs, real files only.
+
+    pairs (spec, split, protocol) ──► for each model x quality x image:
+        learned:   codec.encode(x) ──► bytes ──► codec.decode(bytes, side=y)      (+ likelihood bpp)
+        classical: Pillow encode at a quality setting ──► bytes ──► decode
+    ──► per_image.csv ──► summary.json (mean per model, quality and colour group)
+    ──► rd_psnr.png, rd_msssim.png ──► bd_rate.csv (every method against an anchor)
+
+bpp is always the size of the real file (container header and CRC included) over the
+original pixel count; "bpp_est" is the learned models' likelihood estimate, for comparison.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from wzcodec import classical
+from wzcodec.codec import load
+from wzcodec.data import PairDataset, from_spec
+from wzcodec.data.protocols import paper_view
+from wzcodec.errors import WzError
+from wzcodec.files import atomic_open
+from wzcodec.images import read_rgb
+from wzcodec.metrics import bd_rate, ms_ssim, ms_ssim_db, psnr
+
+FIELDS = ["model", "quality", "image", "group", "height", "width", "bytes", "bpp", "bpp_est",
+          "psnr", "ms_ssim", "ms_ssim_db", "encode_s", "decode_s"]  # fmt: skip
+
+
+def _is_gray(img: np.ndarray) -> bool:
+    return bool((img[..., 0] == img[..., 1]).all() and (img[..., 1] == img[..., 2]).all())
+
+
+def load_pairs(spec: str, split: str | None, protocol: str, limit: int | None = None):
+    """[(name, x, y)] as HxWx3 uint8 under the protocol (``native`` keeps the size)."""
+    pairs = from_spec(spec, split=split)
+    if limit:
+        pairs = pairs[:limit]
+    if not pairs:
+        raise WzError(f"no pairs in {spec!r} for split {split!r}")
+    out = []
+    for p in PairDataset(pairs, preload=False).pairs:
+        x = read_rgb(p.x)
+        y = read_rgb(p.y) if p.y is not None else x
+        if protocol == "paper":
+            x, y = paper_view(x, p.source), paper_view(y, p.source)
+        out.append((p.name, x, y))
+    return out
+
+
+def _measure(x, x_hat, nbytes, enc, dec, **extra) -> dict:
+    s = ms_ssim(x, x_hat)
+    h, w = x.shape[:2]
+    return {"height": h, "width": w, "bytes": nbytes, "bpp": nbytes * 8 / (h * w),
+            "psnr": psnr(x, x_hat), "ms_ssim": s, "ms_ssim_db": ms_ssim_db(s),
+            "encode_s": enc, "decode_s": dec, **extra}  # fmt: skip
+
+
+def evaluate(pairs, models: list[str], qualities: list[float] | None = None,
+             progress: bool = True) -> list[dict]:  # fmt: skip
+    """Rows of per-image measurements for every model and rate point."""
+    jobs = []
+    for m in models:
+        if m in classical.CODECS:
+            jobs += [(m, q) for q in classical.CODECS[m][2]]
+        else:
+            codec = load(m)
+            jobs += [(m, q) for q in (qualities or list(range(1, codec.levels + 1)))]
+    rows = []
+    codecs = {}
+    bar = tqdm(total=len(jobs) * len(pairs), disable=not progress, desc="eval", dynamic_ncols=True)
+    for m, q in jobs:
+        for name, x, y in pairs:
+            base = {
+                "model": m,
+                "quality": q,
+                "image": name,
+                "group": "gray" if _is_gray(x) else "color",
+            }
+            if m in classical.CODECS:
+                t = time.perf_counter()
+                data = classical.encode(m, x, int(q))
+                enc = time.perf_counter() - t
+                t = time.perf_counter()
+                x_hat = classical.decode(data)
+                dec = time.perf_counter() - t
+                rows.append({**base, **_measure(x, x_hat, len(data), enc, dec, bpp_est=math.nan)})
+            else:
+                codec = codecs.setdefault(m, load(m))
+                t = time.perf_counter()
+                data = codec.encode(x, quality=q)
+                enc = time.perf_counter() - t
+                t = time.perf_counter()
+                x_hat = codec.decode(data, side=y)
+                dec = time.perf_counter() - t
+                _, est = codec.reconstruct(x, side=y, quality=q)
+                rows.append({**base, **_measure(x, x_hat, len(data), enc, dec, bpp_est=est)})
+            bar.update(1)
+    bar.close()
+    return rows
+
+
+def summarize(rows: list[dict]) -> dict:
+    """{group: {model: [{quality, n, bpp, bpp_est, psnr, ms_ssim_db, ...}, ...]}} (means)."""
+    acc: dict = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        for g in ("all", r["group"]):
+            acc[g][(r["model"], r["quality"])].append(r)
+    out: dict = {}
+    for g, by in acc.items():
+        for (m, q), rs in sorted(by.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+            point = {"quality": q, "n": len(rs)}
+            for k in ("bpp", "bpp_est", "psnr", "ms_ssim", "ms_ssim_db", "encode_s", "decode_s"):
+                point[k] = float(np.mean([r[k] for r in rs]))
+            out.setdefault(g, {}).setdefault(m, []).append(point)
+    return out
+
+
+def bd_table(summary: dict, anchor: str, metric: str = "psnr") -> dict:
+    """BD-rate (%) of every model against ``anchor``, per group; NaN where curves don't overlap."""
+    table: dict = {}
+    for g, models in summary.items():
+        if anchor not in models:
+            continue
+        a = sorted(models[anchor], key=lambda p: p["bpp"])
+        for m, pts in models.items():
+            t = sorted(pts, key=lambda p: p["bpp"])
+            try:
+                v = bd_rate([p["bpp"] for p in a], [p[metric] for p in a],
+                            [p["bpp"] for p in t], [p[metric] for p in t])  # fmt: skip
+            except Exception:  # bjontegaard raises on non-overlapping or non-monotonic curves
+                v = math.nan
+            table.setdefault(g, {})[m] = v
+    return table
+
+
+def plot(summary: dict, path: Path, metric: str, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = [g for g in ("color", "gray", "all") if g in summary]
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 4.2), squeeze=False)
+    for ax, g in zip(axes[0], groups, strict=True):
+        for m, pts in sorted(summary[g].items()):
+            pts = sorted(pts, key=lambda p: p["bpp"])
+            style = "--" if m in classical.CODECS else "-"
+            ax.plot(
+                [p["bpp"] for p in pts], [p[metric] for p in pts], style, marker="o", ms=3, label=m
+            )
+        ax.set_xlabel("bits per pixel (real file)")
+        ax.set_ylabel({"psnr": "PSNR (dB)", "ms_ssim_db": "MS-SSIM (dB)"}[metric])
+        ax.set_title(f"{title} [{g}]")
+        ax.set_xlim(0, min(1.2, ax.get_xlim()[1]))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_open(path) as f:
+        fig.savefig(f, format="png", dpi=120)
+    plt.close(fig)
+
+
+def write_outputs(rows: list[dict], out: Path, anchor: str, title: str) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_open(out / "per_image.csv") as f:
+        text = _csv_text(rows)
+        f.write(text.encode())
+    summary = summarize(rows)
+    bd = {metric: bd_table(summary, anchor, metric) for metric in ("psnr", "ms_ssim_db")}
+    with atomic_open(out / "summary.json") as f:
+        f.write(
+            json.dumps({"summary": summary, "bd_rate_vs": anchor, "bd_rate": bd}, indent=1).encode()
+        )
+    lines = ["group,model,bd_rate_psnr_percent,bd_rate_msssim_db_percent"]
+    for g in bd["psnr"]:
+        for m in bd["psnr"][g]:
+            lines.append(
+                f"{g},{m},{bd['psnr'][g][m]:.2f},{bd['ms_ssim_db'][g].get(m, math.nan):.2f}"
+            )
+    with atomic_open(out / "bd_rate.csv") as f:
+        f.write(("\n".join(lines) + "\n").encode())
+    plot(summary, out / "rd_psnr.png", "psnr", title)
+    plot(summary, out / "rd_msssim.png", "ms_ssim_db", title)
+    return {"summary": summary, "bd_rate": bd}
+
+
+def _csv_text(rows: list[dict]) -> str:
+    import io
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=FIELDS)
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    return buf.getvalue()
+
+
+def print_summary(result: dict, anchor: str) -> None:
+    for g, models in result["summary"].items():
+        print(f"\n[{g}]  BD-rate vs {anchor} (PSNR / MS-SSIM dB)")
+        for m, pts in models.items():
+            bd_p = result["bd_rate"]["psnr"].get(g, {}).get(m, math.nan)
+            bd_s = result["bd_rate"]["ms_ssim_db"].get(g, {}).get(m, math.nan)
+            curve = "  ".join(
+                f"{p['bpp']:.3f}/{p['psnr']:.2f}" for p in sorted(pts, key=lambda p: p["bpp"])
+            )
+            print(f"  {m:<12} {bd_p:+7.1f}% {bd_s:+7.1f}%   bpp/PSNR: {curve}")

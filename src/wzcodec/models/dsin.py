@@ -1,0 +1,135 @@
+"""``dsin``: Deep Side Information Network (Ayzik & Avidan, ECCV 2020) over the ``hyperprior``.
+
+    x ──► hyperprior encoder ──► bits ──► hyperprior decoder ──► x̂_ae ─────────────┬─► + ──► x̂
+                                                                     │            │   ▲
+    y ──► hyperprior (same codec, same q, at the decoder) ──► ŷ      │            │   │
+          for each 20x24 patch of x̂_ae: the best Pearson match in ŷ  ◄┘            │   │
+          (Gaussian prior on the displacement) ──► cut that patch from y ──► y_syn ─┴► F ┘
+
+F is a 9-layer dilated 3x3 conv net (32 channels, dilations 1..128, LeakyReLU 0.2) on
+cat(x̂_ae, y_syn); its output is added to x̂_ae (the last layer starts at zero, so an untrained
+F leaves the hyperprior's reconstruction unchanged). The bitstream is the hyperprior's. Without
+a side image the decoder returns x̂_ae. Matching searches every column and ±``search_v`` rows.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from wzcodec.models.hyperprior import Hyperprior
+from wzcodec.models.layers import run_bf16
+from wzcodec.models.registry import register
+
+
+class FusionNet(nn.Module):
+    def __init__(self, channels: int = 32, dilations=(1, 2, 4, 8, 16, 32, 64, 128)):
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = 6
+        for d in dilations:
+            layers += [nn.Conv2d(cin, channels, 3, padding=d, dilation=d), nn.LeakyReLU(0.2)]
+            cin = channels
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Conv2d(channels, 3, 3, padding=1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, x_hat: Tensor, y_syn: Tensor) -> Tensor:
+        return self.head(self.body(torch.cat([x_hat, y_syn], 1)))
+
+
+def match_patches(x_hat: Tensor, y_hat: Tensor, y: Tensor, patch: tuple[int, int] = (20, 24),
+                  search_v: int = 16, sigma: float = 150.0) -> Tensor:  # fmt: skip
+    """y_syn: every ``patch`` of x_hat replaced by the patch of y at the location where ŷ best
+    matches it (Pearson correlation minus d²/(2σ²), d the displacement in pixels)."""
+    B, _, H, W = x_hat.shape
+    ph, pw = patch
+    Hp, Wp = -(-H // ph) * ph, -(-W // pw) * pw
+    gx = F.pad(x_hat.mean(1, keepdim=True), (0, Wp - W, 0, Hp - H), mode="replicate")
+    pad = (0, 0, search_v, search_v + Hp - H)  # rows above and below the search range
+    gy = F.pad(y_hat.mean(1, keepdim=True), pad, mode="replicate")
+    yp = F.pad(y, pad, mode="replicate")
+    n = ph * pw
+    box = torch.ones(1, 1, ph, pw, device=x_hat.device)
+    out = torch.empty(B, 3, Hp, Wp, device=x_hat.device, dtype=y.dtype)
+    cols = torch.arange(W - pw + 1, device=x_hat.device, dtype=torch.float32)
+    rows = torch.arange(2 * search_v + 1, device=x_hat.device, dtype=torch.float32) - search_v
+    for b in range(B):
+        for r in range(Hp // ph):
+            band = gx[b : b + 1, :, r * ph : (r + 1) * ph]  # (1, 1, ph, Wp)
+            kernels = band.unfold(3, pw, pw).permute(3, 0, 1, 2, 4).reshape(-1, 1, ph, pw)
+            kernels = kernels - kernels.mean((2, 3), keepdim=True)
+            kernels = kernels / (kernels.flatten(1).norm(dim=1).view(-1, 1, 1, 1) + 1e-6)
+            region = gy[b : b + 1, :, r * ph : r * ph + ph + 2 * search_v, :W]
+            num = F.conv2d(region, kernels)  # (1, P, 2sv+1, W-pw+1)
+            s1, s2 = F.conv2d(region, box), F.conv2d(region * region, box)
+            den = (s2 - s1 * s1 / n).clamp_min(1e-6).sqrt()
+            corr = num / den
+            x0 = torch.arange(kernels.shape[0], device=x_hat.device, dtype=torch.float32) * pw
+            dist2 = (cols[None, None, :] - x0[:, None, None]) ** 2 + (rows[None, :, None] ** 2)
+            score = corr[0] - dist2 / (2 * sigma**2)
+            best = score.flatten(1).argmax(1)
+            dy, dx = best // score.shape[2], best % score.shape[2]
+            for i in range(kernels.shape[0]):
+                top, left = int(dy[i]) + r * ph, int(dx[i])
+                out[b, :, r * ph : (r + 1) * ph, i * pw : (i + 1) * pw] = yp[
+                    b, :, top : top + ph, left : left + pw
+                ]
+    return out[..., :H, :W]
+
+
+@register("dsin")
+class DSIN(nn.Module):
+    default_config: ClassVar[dict] = {
+        "N": 128, "M": 192, "levels": 6, "search_v": 16, "sigma": 150.0,
+    }  # fmt: skip
+    uses_side = True
+    factor = 64
+
+    def __init__(self, N: int = 128, M: int = 192, levels: int = 6, search_v: int = 16,
+                 sigma: float = 150.0):  # fmt: skip
+        super().__init__()
+        self.config = {"N": N, "M": M, "levels": levels, "search_v": search_v, "sigma": sigma}
+        self.levels, self.search_v, self.sigma = levels, search_v, sigma
+        self.base = Hyperprior(N, M, levels)
+        self.fusion = FusionNet()
+        self.bf16 = False
+
+    # CompressionModel-like plumbing delegated to the base codec
+    def update(self, *args, **kwargs):
+        return self.base.update(*args, **kwargs)
+
+    def aux_loss(self) -> Tensor:
+        return self.base.aux_loss()
+
+    def load_hyperprior(self, state: dict[str, Tensor]) -> set[str]:
+        self.base.load_state_dict(state)
+        return {"base." + k for k, _ in self.base.named_parameters()}
+
+    def refine(self, x_ae: Tensor, y: Tensor | None, q) -> Tensor:
+        if y is None:
+            return x_ae
+        with torch.no_grad():
+            was = self.base.training
+            self.base.eval()
+            y_hat = self.base(y, None, q)["x_hat"]  # y through the same codec, as at the decoder
+            self.base.train(was)
+            y_syn = match_patches(x_ae.detach(), y_hat, y, search_v=self.search_v, sigma=self.sigma)
+        return x_ae + run_bf16(self.bf16, self.fusion, x_ae, y_syn)
+
+    def forward(self, x: Tensor, y: Tensor | None = None, q: Tensor | float = 1.0) -> dict:
+        self.base.bf16 = self.bf16
+        out = self.base(x, None, q)
+        return {"x_hat": self.refine(out["x_hat"], y, q), "x_hat_ae": out["x_hat"],
+                "likelihoods": out["likelihoods"]}  # fmt: skip
+
+    def compress(self, x: Tensor, q: float) -> dict:
+        return {"strings": self.base.compress(x, q)["strings"]}
+
+    def decompress(self, strings: list[list[bytes]], size: tuple[int, int], q: float,
+                   side: Tensor | None = None) -> Tensor:  # fmt: skip
+        return self.refine(self.base.decompress(strings, size, q), side, q)

@@ -1,0 +1,167 @@
+"""Building blocks shared by the models: GDN transforms and the cross-attention modules (CAMs).
+
+Transforms (Ballé et al.):
+    analysis   x (3) ─ conv5x5/2 ─ GDN ─ conv5x5/2 ─ GDN ─ conv5x5/2 ─ GDN ─ conv5x5/2 ─► M, H/16
+    synthesis  4 stages: ConvT5x5/2 + IGDN (x3), then ConvT5x5/2 ─► 3 channels, H
+
+CAMs align decoder features of x (queries) with decoder features of the side image y (keys and
+values) at the same scale; their output is concatenated onto the x features.
+
+``BandCAM`` (model ``atn``, any resolution)::
+
+    x_feat (C,h,w) ─ p×p patches ─ LN ─ Linear ─ +pos ─► Q ─┐
+    y_feat (C,h,w) ─ p×p patches ─ LN ─ Linear ─ +pos ─► K ─┼─ SDPA per head over the keys in
+    y_feat (C,h,w) ─ p×p patches ──────────────────────► V ─┘  rows r-b..r+b (all columns)
+                                                             └─► fold ─► aligned y_feat (C,h,w)
+
+    p = 8 / stride, so every scale has one token per 8x8 image pixels; the values are the raw y
+    features (no projection), so the module starts as, and stays, a learned warp of y's
+    features. Cost: O(H·W²) instead of O((H·W)²): a band of 2b+1 token rows around each query
+    row covers stereo disparities along the row and small vertical offsets (±8·b pixels).
+
+``ChannelPatchCAM`` (model ``atn-paper``): the reference code's module, fixed input size.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from compressai.layers import GDN
+from compressai.models.utils import conv, deconv
+from torch import Tensor, nn
+
+
+def analysis(N: int, M: int, cin: int = 3) -> nn.Sequential:
+    return nn.Sequential(conv(cin, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
+
+
+def synthesis_stages(cin: list[int], N: int, cout: int = 3) -> nn.ModuleList:
+    """Four up-sampling stages; ``cin[i]`` is stage i's input channel count."""
+    stages = [nn.Sequential(deconv(cin[i], N), GDN(N, inverse=True)) for i in range(3)]
+    return nn.ModuleList([*stages, deconv(cin[3], cout)])
+
+
+def run_bf16(enabled: bool, module: nn.Module, *inputs: Tensor) -> Tensor:
+    """``module(*inputs)``, under bf16 autocast when ``enabled`` (CPU or CUDA); returns fp32."""
+    if not enabled:
+        return module(*inputs)
+    with torch.autocast(inputs[0].device.type, dtype=torch.bfloat16):
+        return module(*inputs).float()
+
+
+def sincos(n: int, dim: int, device=None) -> Tensor:
+    """n x dim sinusoidal position codes (dim even)."""
+    pos = torch.arange(n, device=device, dtype=torch.float32)[:, None]
+    freq = torch.exp(
+        torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(1e4) / dim)
+    )
+    pe = torch.zeros(n, dim, device=device)
+    pe[:, 0::2] = torch.sin(pos * freq)
+    pe[:, 1::2] = torch.cos(pos * freq)
+    return pe
+
+
+def attend(q: Tensor, k: Tensor, v: Tensor, heads: int) -> Tensor:
+    """Multi-head attention of q (B, Lq, d) over k (B, Lk, d), values v (B, Lk, dv):
+    d and dv are split into ``heads`` groups; returns (B, Lq, dv)."""
+    B, Lq, d = q.shape
+    Lk, dv = k.shape[1], v.shape[2]
+    q = q.view(B, Lq, heads, d // heads).transpose(1, 2)
+    k = k.view(B, Lk, heads, d // heads).transpose(1, 2)
+    v = v.reshape(B, Lk, heads, dv // heads).transpose(1, 2)
+    out = F.scaled_dot_product_attention(q, k, v)
+    return out.transpose(1, 2).reshape(B, Lq, dv)
+
+
+class BandCAM(nn.Module):
+    """Resolution-agnostic cross-attention over a band of token rows (see module docstring)."""
+
+    def __init__(self, channels: int, patch: int, dim: int = 128, heads: int = 4, band: int = 2):
+        super().__init__()
+        self.p, self.heads, self.band, self.dim = patch, heads, band, dim
+        token = channels * patch * patch
+        self.norm_q, self.norm_k = nn.LayerNorm(token), nn.LayerNorm(token)
+        self.to_q, self.to_k = nn.Linear(token, dim), nn.Linear(token, dim)
+        self.row_offset = nn.Parameter(torch.zeros(2 * band + 1, dim))  # key row - query row
+        self.last_attention: Tensor | None = None  # set by forward when ``keep_attention``
+        self.keep_attention = False
+        self.max_elements = 2**24  # per row chunk: bounds the gathered keys/values and scores
+
+    def _tokens(self, f: Tensor) -> Tensor:
+        """(B, C, h, w) -> (B, h/p, w/p, C*p*p), channel-major within a token."""
+        B, C, h, w = f.shape
+        p = self.p
+        t = f.reshape(B, C, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5)
+        return t.reshape(B, h // p, w // p, C * p * p)
+
+    def _fold(self, t: Tensor, C: int) -> Tensor:
+        B, R, W, _ = t.shape
+        p = self.p
+        return t.reshape(B, R, W, C, p, p).permute(0, 3, 1, 4, 2, 5).reshape(B, C, R * p, W * p)
+
+    def forward(self, fx: Tensor, fy: Tensor) -> Tensor:
+        B, C, _h, _w = fx.shape
+        tx, ty = self._tokens(fx), self._tokens(fy)
+        R, W = tx.shape[1], tx.shape[2]
+        col = sincos(W, self.dim, fx.device)
+        q = self.to_q(self.norm_q(tx)) + col  # (B, R, W, d)
+        k = self.to_k(self.norm_k(ty)) + col
+        b, nb = self.band, 2 * self.band + 1
+        # keys/values of rows r-b..r+b for every query row r (replicate at the borders),
+        # gathered a chunk of query rows at a time so memory stays bounded at any size
+        rows = torch.arange(R, device=fx.device)
+        idx = (rows[:, None] + torch.arange(-b, b + 1, device=fx.device)).clamp(0, R - 1)
+        per_row = B * nb * W * (self.dim + ty.shape[-1] + W)
+        chunk = max(1, self.max_elements // per_row)
+        outs, maps = [], []
+        for r0 in range(0, R, chunk):
+            ri = idx[r0 : r0 + chunk]
+            n = ri.shape[0]
+            kb = k[:, ri] + self.row_offset[None, None, :, None, :]  # (B, n, 2b+1, W, d)
+            qf = q[:, r0 : r0 + n].reshape(B * n, W, self.dim)
+            kf = kb.reshape(B * n, nb * W, self.dim)
+            vf = ty[:, ri].reshape(B * n, nb * W, -1)
+            outs.append(attend(qf, kf, vf, self.heads).reshape(B, n, W, -1))
+            if self.keep_attention:  # head 0's attention map, for `wz visualize`
+                dh = self.dim // self.heads
+                s = torch.einsum("nqd,nkd->nqk", qf[..., :dh], kf[..., :dh]) / math.sqrt(dh)
+                maps.append(s.softmax(-1).reshape(B, n, W, nb, W))
+        if self.keep_attention:
+            self.last_attention = torch.cat(maps, 1)
+        return self._fold(torch.cat(outs, 1), C)
+
+
+class ChannelPatchCAM(nn.Module):
+    """The reference code's CAM: every channel map is cut into a 4x4 grid of patches, each patch
+    one token (C*16 tokens of length (h/4)(w/4)); Linear -> 256, one shared LayerNorm, 8 heads
+    of dim 256, dropout 0.1, Linear back. Needs the feature size it was built for."""
+
+    def __init__(self, channels: int, h: int, w: int, dim: int = 256, heads: int = 8,
+                 head_dim: int = 256, dropout: float = 0.1):  # fmt: skip
+        super().__init__()
+        self.h, self.w, self.heads, self.head_dim = h, w, heads, head_dim
+        token = (h // 4) * (w // 4)
+        self.embed_x, self.embed_y = nn.Linear(token, dim), nn.Linear(token, dim)
+        self.norm = nn.LayerNorm(dim)
+        inner = heads * head_dim
+        self.to_q, self.to_k, self.to_v = (nn.Linear(dim, inner, bias=False) for _ in range(3))
+        self.out = nn.Sequential(nn.Linear(inner, dim), nn.Dropout(dropout))
+        self.unembed = nn.Linear(dim, token)
+
+    def _tokens(self, f: Tensor) -> Tensor:
+        B, C, h, w = f.shape
+        t = f.reshape(B, C, 4, h // 4, 4, w // 4).permute(0, 1, 2, 4, 3, 5)
+        return t.reshape(B, C * 16, (h // 4) * (w // 4))
+
+    def forward(self, fx: Tensor, fy: Tensor) -> Tensor:
+        B, C, h, w = fx.shape
+        if (h, w) != (self.h, self.w):
+            raise ValueError(f"ChannelPatchCAM built for {self.w}x{self.h} features, got {w}x{h}")
+        x = self.norm(self.embed_x(self._tokens(fx)))
+        y = self.norm(self.embed_y(self._tokens(fy)))
+        out = attend(self.to_q(x), self.to_k(y), self.to_v(y), self.heads)
+        t = self.unembed(self.out(out))  # (B, C*16, token)
+        t = t.reshape(B, C, 4, 4, h // 4, w // 4).permute(0, 1, 2, 4, 3, 5)
+        return t.reshape(B, C, h, w)
