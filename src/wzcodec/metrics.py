@@ -24,8 +24,8 @@ def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
         win -= 2
     if win < 3:
         return math.nan
-    ta = torch.from_numpy(a).permute(2, 0, 1)[None].double()
-    tb = torch.from_numpy(b).permute(2, 0, 1)[None].double()
+    ta = torch.from_numpy(np.require(a, requirements=["W"])).permute(2, 0, 1)[None].float()
+    tb = torch.from_numpy(np.require(b, requirements=["W"])).permute(2, 0, 1)[None].float()
     return float(_ms_ssim(ta, tb, data_range=255.0, win_size=win))
 
 

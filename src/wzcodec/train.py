@@ -47,19 +47,19 @@ def _rng_state(gen: torch.Generator) -> dict:
         "torch": torch.get_rng_state(),
         "gen": gen.get_state(),
         "python": random.getstate(),
-        "numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64)),
     }
 
 
-def save_checkpoint(
-    path: Path, model, opt, aux_opt, step: int, gen: torch.Generator, cfg: dict
-) -> None:
+def save_checkpoint(path: Path, model, opt, aux_opt, step: int, rngs: list[dict], cfg: dict,
+                    elapsed: float) -> None:  # fmt: skip
+    """Model, optimizers, step, wall time and every rank's RNG states, written atomically."""
     state = {
         "model": model.state_dict(),
         "opt": opt.state_dict(),
         "aux_opt": aux_opt.state_dict() if aux_opt is not None else {},
         "step": step,
-        "rng": _rng_state(gen),
+        "elapsed": elapsed,
+        "rng": rngs,
         "config": cfg,
     }
     with atomic_open(path) as f:
@@ -115,60 +115,104 @@ class Batches:
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.randint(len(self.ds), (self.batch,), generator=self.gen).tolist()
         seeds = torch.randint(2**31 - 1, (self.batch,), generator=self.gen).tolist()
-        xs, ys = [], []
-        for i, s in zip(idx, seeds, strict=True):
-            p = self.ds.pairs[i]
-            x = self.ds._load(p.x)
-            y = self.ds._load(p.y) if p.y is not None else None
-            xt, yt = self.ds.transform(x, y, p, random.Random(s))
-            xs.append(xt)
-            ys.append(yt)
-        return torch.stack(xs), torch.stack(ys)
+        items = [self.ds.sample(i, random.Random(s)) for i, s in zip(idx, seeds, strict=True)]
+        x = torch.stack([a for a, _ in items]).contiguous(memory_format=torch.channels_last)
+        y = torch.stack([b for _, b in items]).contiguous(memory_format=torch.channels_last)
+        return x, y
+
+
+def _psnr(mse: float) -> float:
+    return -10 * math.log10(max(mse, 1e-12))
 
 
 @torch.no_grad()
-def validate(model, pairs: list[torch.Tensor], levels: list[float]) -> dict[str, float]:
-    """Mean bpp (estimated) and PSNR at the given levels, with the true y and with y = 0."""
+def validate(model, pairs: list[tuple[torch.Tensor, torch.Tensor]], levels: list[float]) -> dict:
+    """Mean estimated bpp and PSNR at the given levels. Side-information models also report
+    PSNR with an unrelated y (another pair's) and with y = 0: a gap near zero means the side
+    path is dead (see ../shared/PILOT.md)."""
     model.eval()
     res: dict[str, float] = {}
     crit = RateDistortionLoss()
+    zero = torch.zeros(1)
     for q in levels:
-        bpp, psnr, psnr0 = [], [], []
-        for x, y in pairs:
-            out = model(x, y, q)
-            m = crit(out, x, y, torch.zeros(1))
+        bpp, true_y, other_y, zero_y = [], [], [], []
+        for i, (x, y) in enumerate(pairs):
+            m = crit(model(x, y, q), x, y, zero)
             bpp.append(m["bpp"].item())
-            psnr.append(-10 * math.log10(max(m["mse"].item(), 1e-12)))
+            true_y.append(_psnr(m["mse"].item()))
             if getattr(model, "uses_side", False):
-                out0 = model(x, torch.zeros_like(y), q)
-                psnr0.append(
-                    -10 * math.log10(max(crit(out0, x, y, torch.zeros(1))["mse"].item(), 1e-12))
+                other = pairs[(i + 1) % len(pairs)][1]
+                other = other if other.shape == y.shape else y.flip(-1).flip(-2)
+                other_y.append(_psnr(crit(model(x, other, q), x, y, zero)["mse"].item()))
+                zero_y.append(
+                    _psnr(crit(model(x, torch.zeros_like(y), q), x, y, zero)["mse"].item())
                 )
         res[f"val_bpp_q{q:g}"] = float(np.mean(bpp))
-        res[f"val_psnr_q{q:g}"] = float(np.mean(psnr))
-        if psnr0:
-            res[f"val_sidegap_q{q:g}"] = float(np.mean(psnr) - np.mean(psnr0))
+        res[f"val_psnr_q{q:g}"] = float(np.mean(true_y))
+        if other_y:
+            res[f"val_gap_unrelated_q{q:g}"] = float(np.mean(true_y) - np.mean(other_y))
+            res[f"val_gap_zero_q{q:g}"] = float(np.mean(true_y) - np.mean(zero_y))
     model.train()
     return res
 
 
 def _val_pairs(cfg: dict) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Centre crops (up to 256x512, multiples of 64) of a few evenly spread validation pairs."""
     spec = cfg["data"].get("val")
     if not spec:
         return []
+    count = cfg["data"].get("val_count", 4)
     pairs = from_spec(spec, split=cfg["data"].get("val_split", "test"))
-    pairs = pairs[:: max(1, len(pairs) // cfg["data"].get("val_count", 4))][
-        : cfg["data"].get("val_count", 4)
-    ]
+    pairs = pairs[:: max(1, len(pairs) // count)][:count]
+    ds = PairDataset(pairs, transform=PROTOCOLS[cfg.get("val_protocol", "native")], preload=False)
     out = []
-    for p in pairs:
-        ds = PairDataset([p], transform=PROTOCOLS[cfg.get("val_protocol", "native")], preload=False)
-        x, y = ds[0]
+    for i in range(len(ds)):
+        x, y = ds.sample(i, random.Random(i))
         h, w = (min(x.shape[1], 256) // 64) * 64, (min(x.shape[2], 512) // 64) * 64
         top, left = (x.shape[1] - h) // 2, (x.shape[2] - w) // 2
         box = (slice(None), slice(top, top + h), slice(left, left + w))
         out.append((x[box][None], y[box][None]))
     return out
+
+
+class _Dist:
+    """torchrun / DistributedDataParallel plumbing (gloo on CPU, NCCL on GPUs); inert alone."""
+
+    def __init__(self):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        if self.world > 1:
+            import torch.distributed as dist
+
+            backend = "nccl" if torch.cuda.is_available() else "gloo"
+            dist.init_process_group(backend)
+            self.dist = dist
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        if self.world == 1:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        # the EB quantiles are trained by the data-independent aux loss, identically on every
+        # rank; keep them out of DDP's gradient reduction (the aux backward is outside forward)
+        ignore = [n for n, _ in model.named_parameters() if n.endswith(".quantiles")]
+        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, ignore)
+        return DistributedDataParallel(model, find_unused_parameters=True)
+
+    def gather(self, obj):
+        if self.world == 1:
+            return [obj]
+        out = [None] * self.world
+        self.dist.all_gather_object(out, obj)
+        return out
+
+    def close(self) -> None:
+        if self.world > 1:
+            self.dist.destroy_process_group()
 
 
 def train(
@@ -179,13 +223,18 @@ def train(
     max_minutes: float | None = None,
     progress: bool = True,
 ) -> dict:
-    """Train (or resume) a model; returns the last logged metrics."""
+    """Train (or resume) a model; returns the last logged metrics.
+
+    Under ``torchrun --nproc_per_node=N`` each rank draws batch/N samples from its own
+    generator; gradients are averaged by DDP; only rank 0 writes logs and checkpoints.
+    """
     cfg = load_config(config_path)
+    dist = _Dist()
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(cfg.get("seed", 0))
-    random.seed(cfg.get("seed", 0))
-    np.random.seed(cfg.get("seed", 0))
+    seed = cfg.get("seed", 0) + 1000 * dist.rank
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
 
     model = build(cfg["model"], **cfg.get("model_config", {}))
     model.bf16 = bool(cfg.get("bf16", False))
@@ -195,8 +244,8 @@ def train(
     main_params = [p for g in groups for p in g["params"]]
     opt = torch.optim.Adam(groups, lr=cfg["lr"])
     aux_opt = torch.optim.Adam(aux_params, lr=cfg.get("aux_lr", 1e-3)) if aux_params else None
-    gen = torch.Generator().manual_seed(cfg.get("seed", 0))
-    step = 0
+    gen = torch.Generator().manual_seed(seed)
+    step, elapsed = 0, 0.0
 
     ckpt_path = out_dir / CHECKPOINT
     if resume and ckpt_path.exists():
@@ -205,102 +254,123 @@ def train(
         opt.load_state_dict(state["opt"])
         if aux_opt is not None:
             aux_opt.load_state_dict(state["aux_opt"])
-        step = state["step"]
-        torch.set_rng_state(state["rng"]["torch"])
-        gen.set_state(state["rng"]["gen"])
-        random.setstate(_tuplify(state["rng"]["python"]))
-    (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+        step, elapsed = state["step"], state.get("elapsed", 0.0)
+    if dist.main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
 
     pairs = [p for spec in _specs(cfg["data"]["train"]) for p in from_spec(spec, split="train")]
     transform = TrainTransform(crop=cfg.get("crop", 256), protocol=cfg.get("train_protocol"))
-    batches = Batches(PairDataset(pairs, transform=transform), cfg["batch"], gen)
-    val_pairs = _val_pairs(cfg)
+    batches = Batches(PairDataset(pairs, transform=transform), cfg["batch"] // dist.world, gen)
+    val_pairs = _val_pairs(cfg) if dist.main else []
     lambdas = torch.tensor(cfg["lambdas"], dtype=torch.float32)
     levels = len(lambdas)
     crit = RateDistortionLoss(
         cfg.get("distortion", "mse"), cfg.get("alpha", 0.0), cfg.get("beta", 0.0)
     )
-
+    net = dist.wrap(model)
     total = min(cfg["steps"], max_steps) if max_steps else cfg["steps"]
-    log_path = out_dir / "log.csv"
-    new_log = not log_path.exists() or step == 0
-    with open(log_path, "w" if new_log else "a", newline="") as log_f:
-        log = csv.writer(log_f)
-        if new_log:
-            log.writerow(["step", "time", "loss", "bpp", "psnr", "lr", "extra"])
-        t0 = time.time()
-        last_ckpt = time.time()
-        metrics: dict = {}
-        run_loss, run_bpp, run_mse, run_n = 0.0, 0.0, 0.0, 0
-        bar = tqdm(
-            total=total, initial=step, disable=not progress, dynamic_ncols=True, desc=cfg["model"]
-        )
-        model.train()
-        while step < total:
-            if max_minutes is not None and time.time() - t0 > max_minutes * 60:
-                break
-            lr = cfg["lr"] * min(1.0, (step + 1) / max(1, cfg.get("lr_warmup", 0)))
-            lr *= 0.1 ** sum(step >= s for s in cfg.get("lr_drop_at", []))
-            for g in opt.param_groups:
-                g["lr"] = lr * g["lr_mult"]
-            x, y = batches.next()
-            x = x.contiguous(memory_format=torch.channels_last)
-            y = y.contiguous(memory_format=torch.channels_last)
-            q = torch.randint(levels, (x.shape[0],), generator=gen)
-            out = model(x, y, (q + 1).float())
-            m = crit(out, x, y, lambdas[q])
-            opt.zero_grad(set_to_none=True)
-            m["loss"].backward()
-            if cfg.get("clip"):
-                torch.nn.utils.clip_grad_norm_(main_params, cfg["clip"])
-            opt.step()
-            if aux_opt is not None:
-                aux_opt.zero_grad(set_to_none=True)
-                model.aux_loss().backward()
-                aux_opt.step()
-            step += 1
-            bar.update(1)
+    log = _Log(out_dir, fresh=step == 0) if dist.main else None
 
-            run_loss += m["loss"].item()
-            run_bpp += m["bpp"].mean().item()
-            run_mse += m["mse"].mean().item()
-            run_n += 1
-            if step % cfg.get("log_every", 25) == 0 or step == total:
-                psnr = -10 * math.log10(max(run_mse / run_n, 1e-12))
-                metrics = {
-                    "step": step,
-                    "loss": run_loss / run_n,
-                    "bpp": run_bpp / run_n,
-                    "psnr": psnr,
-                    "lr": lr,
-                }
-                extra = {}
-                if val_pairs and (step % cfg.get("val_every", 500) == 0 or step == total):
-                    extra = validate(model, val_pairs, [1.0, float(levels)])
-                    metrics.update(extra)
-                log.writerow(
-                    [
-                        step,
-                        f"{time.time() - t0:.1f}",
-                        f"{metrics['loss']:.5f}",
-                        f"{metrics['bpp']:.4f}",
-                        f"{psnr:.3f}",
-                        f"{lr:.2e}",
-                        json.dumps(extra),
-                    ]
-                )
-                log_f.flush()
-                bar.set_postfix(
-                    loss=f"{metrics['loss']:.3f}", bpp=f"{metrics['bpp']:.3f}", psnr=f"{psnr:.2f}"
-                )
-                run_loss, run_bpp, run_mse, run_n = 0.0, 0.0, 0.0, 0
-            if time.time() - last_ckpt > cfg.get("checkpoint_minutes", 5) * 60:
-                save_checkpoint(ckpt_path, model, opt, aux_opt, step, gen, cfg)
-                last_ckpt = time.time()
-        bar.close()
-    save_checkpoint(ckpt_path, model, opt, aux_opt, step, gen, cfg)
-    metrics["step"] = step
-    return metrics
+    def checkpoint() -> None:
+        rngs = dist.gather(_rng_state(gen))
+        if dist.main:
+            save_checkpoint(ckpt_path, model, opt, aux_opt, step, rngs, cfg,
+                            elapsed + time.time() - t0)  # fmt: skip
+
+    if step > 0:  # restore the random streams last, after everything that draws from them
+        rng = state["rng"][dist.rank]
+        torch.set_rng_state(rng["torch"])
+        gen.set_state(rng["gen"])
+        random.setstate(_tuplify(rng["python"]))
+    t0 = last_ckpt = time.time()
+    metrics: dict = {}
+    window: list[tuple[float, float, float]] = []
+    bar = tqdm(total=total, initial=step, disable=not (progress and dist.main), dynamic_ncols=True,
+               desc=cfg["model"])  # fmt: skip
+    net.train()
+    while step < total:
+        if max_minutes is not None and time.time() - t0 > max_minutes * 60:
+            break
+        lr = cfg["lr"] * min(1.0, (step + 1) / max(1, cfg.get("lr_warmup", 0)))
+        lr *= 0.1 ** sum(step >= s for s in cfg.get("lr_drop_at", []))
+        for g in opt.param_groups:
+            g["lr"] = lr * g["lr_mult"]
+        x, y = batches.next()
+        q = torch.randint(levels, (x.shape[0],), generator=gen)
+        m = crit(net(x, y, (q + 1).float()), x, y, lambdas[q])
+        opt.zero_grad(set_to_none=True)
+        m["loss"].backward()
+        if cfg.get("clip"):
+            torch.nn.utils.clip_grad_norm_(main_params, cfg["clip"])
+        opt.step()
+        if aux_opt is not None:
+            aux_opt.zero_grad(set_to_none=True)
+            model.aux_loss().backward()
+            aux_opt.step()
+        step += 1
+        bar.update(1)
+        window.append((m["loss"].item(), m["bpp"].mean().item(), m["mse"].mean().item()))
+
+        if step % cfg.get("log_every", 25) == 0 or step == total:
+            loss, bpp, mse = (float(np.mean(v)) for v in zip(*window, strict=True))
+            window.clear()
+            metrics = {"loss": loss, "bpp": bpp, "psnr": _psnr(mse), "lr": lr}
+            if dist.main and val_pairs and (step % cfg.get("val_every", 500) == 0 or step == total):
+                metrics.update(validate(model, val_pairs, [1.0, float(levels)]))
+            if log is not None:
+                log.write(step, elapsed + time.time() - t0, metrics)
+            bar.set_postfix(loss=f"{loss:.3f}", bpp=f"{bpp:.3f}", psnr=f"{_psnr(mse):.2f}")
+        every = cfg.get("checkpoint_every_steps")
+        due = (every and step % every == 0) or time.time() - last_ckpt > cfg.get(
+            "checkpoint_minutes", 5
+        ) * 60
+        if dist.world > 1:  # every rank must agree, since checkpoint() gathers from all of them
+            due = any(dist.gather(bool(due)))
+        if due:
+            checkpoint()
+            last_ckpt = time.time()
+    bar.close()
+    checkpoint()
+    if log is not None:
+        log.close()
+    dist.close()
+    return {**metrics, "step": step}
+
+
+class _Log:
+    """log.csv (step, time, loss, bpp, psnr, lr, then validation columns as JSON) and, when the
+    tensorboard package is installed, TensorBoard event files in the same folder."""
+
+    def __init__(self, out_dir: Path, fresh: bool):
+        path = out_dir / "log.csv"
+        new = fresh or not path.exists()
+        self.f = open(path, "w" if new else "a", newline="")  # noqa: SIM115 (closed in close())
+        self.csv = csv.writer(self.f)
+        if new:
+            self.csv.writerow(["step", "time", "loss", "bpp", "psnr", "lr", "val"])
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(out_dir / "tb"))
+        except ImportError:
+            self.tb = None
+
+    def write(self, step: int, seconds: float, metrics: dict) -> None:
+        val = {k: v for k, v in metrics.items() if k.startswith("val_")}
+        m = metrics
+        row = [step, f"{seconds:.1f}", f"{m['loss']:.5f}", f"{m['bpp']:.4f}", f"{m['psnr']:.3f}"]
+        self.csv.writerow([*row, f"{m['lr']:.2e}", json.dumps(val)])
+        self.f.flush()
+        if self.tb is not None:
+            for k, v in metrics.items():
+                self.tb.add_scalar(k if k.startswith("val_") else f"train/{k}", v, step)
+            self.tb.flush()
+
+    def close(self) -> None:
+        self.f.close()
+        if self.tb is not None:
+            self.tb.close()
 
 
 def _tuplify(x):

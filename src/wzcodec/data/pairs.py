@@ -201,11 +201,14 @@ class PairDataset(Dataset):
         img = self._cache.get(path)
         return img if img is not None else read_rgb(path)
 
-    def __getitem__(self, i: int):
+    def sample(self, i: int, rng: random.Random):
+        """Item ``i`` with the transform's randomness drawn from ``rng``."""
         p = self.pairs[i]
         x = self._load(p.x)
         y = self._load(p.y) if p.y is not None else None
         if self.transform is not None:
-            rng = random.Random(torch.randint(0, 2**31 - 1, (1,)).item())
             return self.transform(x, y, p, rng)
         return to_tensor(x), to_tensor(y if y is not None else x)
+
+    def __getitem__(self, i: int):
+        return self.sample(i, random.Random(torch.randint(0, 2**31 - 1, (1,)).item()))
