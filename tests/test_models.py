@@ -156,3 +156,16 @@ def test_bitstream_round_trip_and_side_cases(name, motorcycle):
     for side in (unrelated, None):
         out = codec.decode(data, side=side)
         assert out.shape == x.shape and out.dtype == np.uint8
+
+
+def test_visualize_writes_common_local_and_attention_pictures(tmp_path, motorcycle):
+    from PIL import Image
+
+    from wzcodec.visualize import attention_maps, common_local
+
+    codec = Codec.from_model(_fresh("atn"), quality=2)
+    x, y = (np.ascontiguousarray(a[:128, :192]) for a in motorcycle)
+    p = common_local(codec, x, y, tmp_path)
+    assert Image.open(p).size == (192 * 5, 128)
+    p = attention_maps(codec, x, y, (100, 60), tmp_path)
+    assert Image.open(p).size == (192 * 4, 128)

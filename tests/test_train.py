@@ -98,3 +98,17 @@ def test_eval_writes_csv_summary_bd_rate_and_plots(tmp_path, tiny_stereo, models
     for name in ("rd_psnr.png", "rd_msssim.png", "bd_rate.csv"):
         assert (tmp_path / "ev" / name).stat().st_size > 0
     assert "BD-rate vs hyperprior" in out
+
+
+def test_every_shipped_config_names_a_registered_model_and_builds(tmp_path):
+    from pathlib import Path
+
+    from wzcodec.models import build
+    from wzcodec.train import load_config
+
+    configs = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+    assert {c.stem for c in configs} >= {"hyperprior", "ndic", "atn", "atn-paper", "dsin"}
+    for c in configs:
+        cfg = load_config(c)
+        model = build(cfg["model"], **cfg["model_config"])
+        assert len(cfg["lambdas"]) == model.levels >= 6

@@ -134,6 +134,24 @@ def cmd_eval(a) -> int:
     return 0
 
 
+def cmd_visualize(a) -> int:
+    import wzcodec
+    from wzcodec.visualize import attention_maps, common_local
+
+    out = Path(a.out)
+    if not out.is_dir():
+        raise wzcodec.WzError(f"{out}: output folder does not exist")
+    codec = wzcodec.load(a.model, quality=a.quality, weights=a.weights)
+    print(common_local(codec, a.input, a.side, out))
+    if a.pixel:
+        try:
+            px, py = (int(v) for v in a.pixel.split(","))
+        except ValueError:
+            raise wzcodec.WzError(f"--pixel must be X,Y (integers), got {a.pixel!r}") from None
+        print(attention_maps(codec, a.input, a.side, (px, py), out))
+    return 0
+
+
 def _read_bytes(path: str) -> bytes:
     from wzcodec.errors import WzError
 
@@ -190,6 +208,16 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--limit", type=int, help="only the first N pairs")
     v.add_argument("--out", required=True)
     v.set_defaults(func=cmd_eval)
+
+    z = sub.add_parser("visualize", help="common/local information and attention-map pictures")
+    z.add_argument("input")
+    z.add_argument("--side", required=True)
+    z.add_argument("--model", default="atn")
+    z.add_argument("--weights")
+    z.add_argument("--quality", type=float, default=3.0)
+    z.add_argument("--pixel", help="X,Y of a pixel of x whose attention over y to draw (atn)")
+    z.add_argument("--out", default=".")
+    z.set_defaults(func=cmd_visualize)
 
     t = sub.add_parser("train", help="train a model from a YAML config")
     t.add_argument("--config", required=True)
