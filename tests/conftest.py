@@ -88,10 +88,21 @@ def tiny_config(path: Path, data: Path, model: str = "hyperprior", **overrides) 
         "model": model,
         "model_config": {"N": 16, "M": 24, "levels": 3},
         "data": {"train": [f"stereo:{data}"], "val": f"stereo:{data}", "val_count": 1},
-        "crop": 64, "batch": 2, "distortion": "mse", "lambdas": [0.002, 0.01, 0.05],
-        "lr": 1e-4, "lr_warmup": 2, "aux_lr": 1e-3, "clip": 1.0, "steps": 6, "bf16": False,
-        "seed": 0, "val_every": 3, "log_every": 1, "checkpoint_minutes": 60,
-    }  # fmt: skip
+        "crop": 64,
+        "batch": 2,
+        "distortion": "mse",
+        "lambdas": [0.002, 0.01, 0.05],
+        "lr": 1e-4,
+        "lr_warmup": 2,
+        "aux_lr": 1e-3,
+        "clip": 1.0,
+        "steps": 6,
+        "bf16": False,
+        "seed": 0,
+        "val_every": 3,
+        "log_every": 1,
+        "checkpoint_minutes": 60,
+    }
     cfg.update(overrides)
     path.write_text(yaml.safe_dump(cfg))
     return path

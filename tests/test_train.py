@@ -47,9 +47,21 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path, tiny_st
     torch.set_num_threads(1)
     try:
         train(cfg, tmp_path / "straight", progress=False)
-        proc = subprocess.Popen([sys.executable, "-m", "wzcodec", "train", "--config", str(cfg),
-                                 "--out", str(tmp_path / "killed")], env=ENV,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "wzcodec",
+                "train",
+                "--config",
+                str(cfg),
+                "--out",
+                str(tmp_path / "killed"),
+            ],
+            env=ENV,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         ckpt = tmp_path / "killed/checkpoint.pt"
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -73,10 +85,25 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path, tiny_st
 def test_two_process_ddp_smoke_run(tmp_path, tiny_stereo):
     cfg = tiny_config(tmp_path / "c.yaml", tiny_stereo, steps=3, val_every=100)
     r = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
-         "-m", "wzcodec", "train", "--config", str(cfg), "--out", str(tmp_path / "ddp")],
-        env=ENV, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node=2",
+            "--master_port=29517",
+            "-m",
+            "wzcodec",
+            "train",
+            "--config",
+            str(cfg),
+            "--out",
+            str(tmp_path / "ddp"),
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     state = _state(tmp_path / "ddp/checkpoint.pt")
     assert state["step"] == 3 and len(state["rng"]) == 2  # both ranks' generators saved

@@ -152,6 +152,12 @@ def cmd_visualize(a) -> int:
     return 0
 
 
+def cmd_bench(a) -> int:
+    from wzcodec.bench import main as bench_main
+
+    return bench_main(a.args)
+
+
 def _read_bytes(path: str) -> bytes:
     from wzcodec.errors import WzError
 
@@ -218,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--pixel", help="X,Y of a pixel of x whose attention over y to draw (atn)")
     z.add_argument("--out", default=".")
     z.set_defaults(func=cmd_visualize)
+
+    b = sub.add_parser("bench", help="speed and memory benchmark (see benchmarks/speed.py)")
+    b.add_argument("args", nargs=argparse.REMAINDER, help="options of benchmarks/speed.py")
+    b.set_defaults(func=cmd_bench)
 
     t = sub.add_parser("train", help="train a model from a YAML config")
     t.add_argument("--config", required=True)

@@ -31,8 +31,22 @@ from wzcodec.files import atomic_open
 from wzcodec.images import read_rgb
 from wzcodec.metrics import bd_rate, ms_ssim, ms_ssim_db, psnr
 
-FIELDS = ["model", "quality", "image", "group", "height", "width", "bytes", "bpp", "bpp_est",
-          "psnr", "ms_ssim", "ms_ssim_db", "encode_s", "decode_s"]  # fmt: skip
+FIELDS = [
+    "model",
+    "quality",
+    "image",
+    "group",
+    "height",
+    "width",
+    "bytes",
+    "bpp",
+    "bpp_est",
+    "psnr",
+    "ms_ssim",
+    "ms_ssim_db",
+    "encode_s",
+    "decode_s",
+]
 
 
 def _is_gray(img: np.ndarray) -> bool:
@@ -59,13 +73,23 @@ def load_pairs(spec: str, split: str | None, protocol: str, limit: int | None = 
 def _measure(x, x_hat, nbytes, enc, dec, **extra) -> dict:
     s = ms_ssim(x, x_hat)
     h, w = x.shape[:2]
-    return {"height": h, "width": w, "bytes": nbytes, "bpp": nbytes * 8 / (h * w),
-            "psnr": psnr(x, x_hat), "ms_ssim": s, "ms_ssim_db": ms_ssim_db(s),
-            "encode_s": enc, "decode_s": dec, **extra}  # fmt: skip
+    return {
+        "height": h,
+        "width": w,
+        "bytes": nbytes,
+        "bpp": nbytes * 8 / (h * w),
+        "psnr": psnr(x, x_hat),
+        "ms_ssim": s,
+        "ms_ssim_db": ms_ssim_db(s),
+        "encode_s": enc,
+        "decode_s": dec,
+        **extra,
+    }
 
 
-def evaluate(pairs, models: list[str], qualities: list[float] | None = None,
-             progress: bool = True) -> list[dict]:  # fmt: skip
+def evaluate(
+    pairs, models: list[str], qualities: list[float] | None = None, progress: bool = True
+) -> list[dict]:
     """Rows of per-image measurements for every model and rate point."""
     jobs = []
     for m in models:
@@ -134,8 +158,12 @@ def bd_table(summary: dict, anchor: str, metric: str = "psnr") -> dict:
         for m, pts in models.items():
             t = sorted(pts, key=lambda p: p["bpp"])
             try:
-                v = bd_rate([p["bpp"] for p in a], [p[metric] for p in a],
-                            [p["bpp"] for p in t], [p[metric] for p in t])  # fmt: skip
+                v = bd_rate(
+                    [p["bpp"] for p in a],
+                    [p[metric] for p in a],
+                    [p["bpp"] for p in t],
+                    [p[metric] for p in t],
+                )
             except Exception:  # bjontegaard raises on non-overlapping or non-monotonic curves
                 v = math.nan
             table.setdefault(g, {})[m] = v

@@ -50,8 +50,9 @@ def _rng_state(gen: torch.Generator) -> dict:
     }
 
 
-def save_checkpoint(path: Path, model, opt, aux_opt, step: int, rngs: list[dict], cfg: dict,
-                    elapsed: float) -> None:  # fmt: skip
+def save_checkpoint(
+    path: Path, model, opt, aux_opt, step: int, rngs: list[dict], cfg: dict, elapsed: float
+) -> None:
     """Model, optimizers, step, wall time and every rank's RNG states, written atomically."""
     state = {
         "model": model.state_dict(),
@@ -275,8 +276,9 @@ def train(
     def checkpoint() -> None:
         rngs = dist.gather(_rng_state(gen))
         if dist.main:
-            save_checkpoint(ckpt_path, model, opt, aux_opt, step, rngs, cfg,
-                            elapsed + time.time() - t0)  # fmt: skip
+            save_checkpoint(
+                ckpt_path, model, opt, aux_opt, step, rngs, cfg, elapsed + time.time() - t0
+            )
 
     if step > 0:  # restore the random streams last, after everything that draws from them
         rng = state["rng"][dist.rank]
@@ -286,8 +288,13 @@ def train(
     t0 = last_ckpt = time.time()
     metrics: dict = {}
     window: list[tuple[float, float, float]] = []
-    bar = tqdm(total=total, initial=step, disable=not (progress and dist.main), dynamic_ncols=True,
-               desc=cfg["model"])  # fmt: skip
+    bar = tqdm(
+        total=total,
+        initial=step,
+        disable=not (progress and dist.main),
+        dynamic_ncols=True,
+        desc=cfg["model"],
+    )
     net.train()
     while step < total:
         if max_minutes is not None and time.time() - t0 > max_minutes * 60:
@@ -377,8 +384,13 @@ def _tuplify(x):
     return tuple(_tuplify(v) for v in x) if isinstance(x, (list, tuple)) else x
 
 
-def save_weights(model: torch.nn.Module, out_dir: str | Path, name: str, meta: dict | None = None,
-                 fp16: bool = True) -> Path:  # fmt: skip
+def save_weights(
+    model: torch.nn.Module,
+    out_dir: str | Path,
+    name: str,
+    meta: dict | None = None,
+    fp16: bool = True,
+) -> Path:
     """Write ``<name>.safetensors`` + ``<name>.json`` (model name and config) atomically.
 
     Entropy-coder tables are computed here (``update``) and shipped, so every machine decodes

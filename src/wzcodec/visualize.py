@@ -60,8 +60,9 @@ def _heat(a: np.ndarray) -> np.ndarray:
 
 
 @torch.inference_mode()
-def attention_maps(codec: Codec, x, y, pixel: tuple[int, int], out: Path,
-                   quality: float | None = None) -> Path:  # fmt: skip
+def attention_maps(
+    codec: Codec, x, y, pixel: tuple[int, int], out: Path, quality: float | None = None
+) -> Path:
     m = codec.model
     cams = getattr(m, "cams", None)
     if cams is None or not all(hasattr(c, "band") for c in cams):

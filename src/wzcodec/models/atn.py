@@ -27,8 +27,11 @@ from wzcodec.models.registry import register
 @register("atn")
 class ATN(NDIC):
     default_config: ClassVar[dict] = {
-        **NDIC.default_config, "attn_dim": 128, "heads": 4, "band": 2,
-    }  # fmt: skip
+        **NDIC.default_config,
+        "attn_dim": 128,
+        "heads": 4,
+        "band": 2,
+    }
 
     def __init__(self, attn_dim: int = 128, heads: int = 4, band: int = 2, **kw):
         super().__init__(**kw)

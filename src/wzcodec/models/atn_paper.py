@@ -22,8 +22,12 @@ from wzcodec.models.registry import register
 @register("atn-paper")
 class ATNPaper(NDIC):
     default_config: ClassVar[dict] = {
-        **NDIC.default_config, "N": 192, "M": 192, "height": 128, "width": 256,
-    }  # fmt: skip
+        **NDIC.default_config,
+        "N": 192,
+        "M": 192,
+        "height": 128,
+        "width": 256,
+    }
     factor = 16
 
     def __init__(self, height: int = 128, width: int = 256, **kw):

@@ -42,8 +42,14 @@ class FusionNet(nn.Module):
         return self.head(self.body(torch.cat([x_hat, y_syn], 1)))
 
 
-def match_patches(x_hat: Tensor, y_hat: Tensor, y: Tensor, patch: tuple[int, int] = (20, 24),
-                  search_v: int = 16, sigma: float = 150.0) -> Tensor:  # fmt: skip
+def match_patches(
+    x_hat: Tensor,
+    y_hat: Tensor,
+    y: Tensor,
+    patch: tuple[int, int] = (20, 24),
+    search_v: int = 16,
+    sigma: float = 150.0,
+) -> Tensor:
     """y_syn: every ``patch`` of x_hat replaced by the patch of y at the location where ŷ best
     matches it (Pearson correlation minus d²/(2σ²), d the displacement in pixels)."""
     B, _, H, W = x_hat.shape
@@ -85,13 +91,18 @@ def match_patches(x_hat: Tensor, y_hat: Tensor, y: Tensor, patch: tuple[int, int
 @register("dsin")
 class DSIN(nn.Module):
     default_config: ClassVar[dict] = {
-        "N": 128, "M": 192, "levels": 6, "search_v": 16, "sigma": 150.0,
-    }  # fmt: skip
+        "N": 128,
+        "M": 192,
+        "levels": 6,
+        "search_v": 16,
+        "sigma": 150.0,
+    }
     uses_side = True
     factor = 64
 
-    def __init__(self, N: int = 128, M: int = 192, levels: int = 6, search_v: int = 16,
-                 sigma: float = 150.0):  # fmt: skip
+    def __init__(
+        self, N: int = 128, M: int = 192, levels: int = 6, search_v: int = 16, sigma: float = 150.0
+    ):
         super().__init__()
         self.config = {"N": N, "M": M, "levels": levels, "search_v": search_v, "sigma": sigma}
         self.levels, self.search_v, self.sigma = levels, search_v, sigma
@@ -124,12 +135,20 @@ class DSIN(nn.Module):
     def forward(self, x: Tensor, y: Tensor | None = None, q: Tensor | float = 1.0) -> dict:
         self.base.bf16 = self.bf16
         out = self.base(x, None, q)
-        return {"x_hat": self.refine(out["x_hat"], y, q), "x_hat_ae": out["x_hat"],
-                "likelihoods": out["likelihoods"]}  # fmt: skip
+        return {
+            "x_hat": self.refine(out["x_hat"], y, q),
+            "x_hat_ae": out["x_hat"],
+            "likelihoods": out["likelihoods"],
+        }
 
     def compress(self, x: Tensor, q: float) -> dict:
         return {"strings": self.base.compress(x, q)["strings"]}
 
-    def decompress(self, strings: list[list[bytes]], size: tuple[int, int], q: float,
-                   side: Tensor | None = None) -> Tensor:  # fmt: skip
+    def decompress(
+        self,
+        strings: list[list[bytes]],
+        size: tuple[int, int],
+        q: float,
+        side: Tensor | None = None,
+    ) -> Tensor:
         return self.refine(self.base.decompress(strings, size, q), side, q)

@@ -24,9 +24,14 @@ from wzcodec.models.registry import register
 
 def synthesis(M: int, N: int, cout: int = 3) -> nn.Sequential:
     return nn.Sequential(
-        deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
-        deconv(N, N), GDN(N, inverse=True), deconv(N, cout),
-    )  # fmt: skip
+        deconv(M, N),
+        GDN(N, inverse=True),
+        deconv(N, N),
+        GDN(N, inverse=True),
+        deconv(N, N),
+        GDN(N, inverse=True),
+        deconv(N, cout),
+    )
 
 
 @register("hyperprior")

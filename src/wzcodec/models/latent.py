@@ -57,15 +57,19 @@ class VariableRateHyperprior(nn.Module):
         self.log_gain_y = level_gains(levels, M)
         self.log_gain_z = nn.Parameter(torch.zeros(levels, N))
         h_a = nn.Sequential(
-            conv3x3(M, N), nn.LeakyReLU(inplace=True),
-            conv(N, N), nn.LeakyReLU(inplace=True),
+            conv3x3(M, N),
+            nn.LeakyReLU(inplace=True),
             conv(N, N),
-        )  # fmt: skip
+            nn.LeakyReLU(inplace=True),
+            conv(N, N),
+        )
         h_s = nn.Sequential(
-            deconv(N, M), nn.LeakyReLU(inplace=True),
-            deconv(M, M * 3 // 2), nn.LeakyReLU(inplace=True),
+            deconv(N, M),
+            nn.LeakyReLU(inplace=True),
+            deconv(M, M * 3 // 2),
+            nn.LeakyReLU(inplace=True),
             conv3x3(M * 3 // 2, M * 2),
-        )  # fmt: skip
+        )
         self.codec = GainHyperpriorLatentCodec(
             latent_codec={
                 "y": GaussianConditionalLatentCodec(quantizer="ste"),

@@ -138,8 +138,16 @@ class ChannelPatchCAM(nn.Module):
     one token (C*16 tokens of length (h/4)(w/4)); Linear -> 256, one shared LayerNorm, 8 heads
     of dim 256, dropout 0.1, Linear back. Needs the feature size it was built for."""
 
-    def __init__(self, channels: int, h: int, w: int, dim: int = 256, heads: int = 8,
-                 head_dim: int = 256, dropout: float = 0.1):  # fmt: skip
+    def __init__(
+        self,
+        channels: int,
+        h: int,
+        w: int,
+        dim: int = 256,
+        heads: int = 8,
+        head_dim: int = 256,
+        dropout: float = 0.1,
+    ):
         super().__init__()
         self.h, self.w, self.heads, self.head_dim = h, w, heads, head_dim
         token = (h // 4) * (w // 4)

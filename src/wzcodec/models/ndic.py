@@ -32,13 +32,23 @@ from wzcodec.models.registry import register
 @register("ndic")
 class NDIC(CompressionModel):
     default_config: ClassVar[dict] = {
-        "N": 128, "M": 192, "levels": 6, "w_noise": 0.03, "side_dropout": 0.1,
-    }  # fmt: skip
+        "N": 128,
+        "M": 192,
+        "levels": 6,
+        "w_noise": 0.03,
+        "side_dropout": 0.1,
+    }
     uses_side = True
     factor = 64
 
-    def __init__(self, N: int = 128, M: int = 192, levels: int = 6, w_noise: float = 0.03,
-                 side_dropout: float = 0.1):  # fmt: skip
+    def __init__(
+        self,
+        N: int = 128,
+        M: int = 192,
+        levels: int = 6,
+        w_noise: float = 0.03,
+        side_dropout: float = 0.1,
+    ):
         super().__init__()
         self.config = {
             "N": N,
@@ -114,8 +124,13 @@ class NDIC(CompressionModel):
         strings, _ = self.latent.compress(self.e_x(x), q)
         return {"strings": strings}
 
-    def decompress(self, strings: list[list[bytes]], size: tuple[int, int], q: float,
-                   side: Tensor | None = None) -> Tensor:  # fmt: skip
+    def decompress(
+        self,
+        strings: list[list[bytes]],
+        size: tuple[int, int],
+        q: float,
+        side: Tensor | None = None,
+    ) -> Tensor:
         v_hat = self.latent.decompress(strings, (size[0] // 16, size[1] // 16), q)
         like = torch.zeros(1, 3, *size, device=v_hat.device)
         return self.decode_x(v_hat, self.side(side, like))
