@@ -104,10 +104,12 @@ class Codec:
             -(-h // self.model.factor) * self.model.factor,
             -(-w // self.model.factor) * self.model.factor,
         )
+        # CompressAI's rANS decoder reads past the end of a corrupt string (a crash, not an
+        # error): give every string a zero tail longer than any read the decoder can make
+        tail = bytes(4 * self.model.max_symbols(ph, pw) + 64)
+        strings = [[s + tail] for s in bs.strings]
         try:
-            x_hat = self.model.decompress(
-                [[s] for s in bs.strings], (ph, pw), bs.header.quality, side=y
-            )
+            x_hat = self.model.decompress(strings, (ph, pw), bs.header.quality, side=y)
         except (ValueError, RuntimeError, IndexError, AssertionError) as e:
             raise BitstreamError(
                 f"entropy-coded data does not decode ({type(e).__name__})"

@@ -141,6 +141,9 @@ class DSIN(nn.Module):
             "likelihoods": out["likelihoods"],
         }
 
+    def max_symbols(self, h: int, w: int) -> int:
+        return self.base.max_symbols(h, w)
+
     def compress(self, x: Tensor, q: float) -> dict:
         return {"strings": self.base.compress(x, q)["strings"]}
 

@@ -55,6 +55,10 @@ class Hyperprior(CompressionModel):
         x_hat = run_bf16(self.bf16, self.g_s, out["y_hat"])
         return {"x_hat": x_hat, "likelihoods": out["likelihoods"]}
 
+    def max_symbols(self, h: int, w: int) -> int:
+        """Symbols in the largest entropy-coded string of an h x w (padded) image."""
+        return self.latent.max_symbols(h, w)
+
     def compress(self, x: Tensor, q: float) -> dict:
         strings, v_hat = self.latent.compress(self.g_a(x), q)
         return {"strings": strings, "x_hat": self.g_s(v_hat)}

@@ -86,6 +86,10 @@ class VariableRateHyperprior(nn.Module):
         out = self.codec(y.float() * gy, one, gz, one, 1 / gz)
         return {"y_hat": out["y_hat"] / gy, "likelihoods": out["likelihoods"]}
 
+    def max_symbols(self, h: int, w: int) -> int:
+        """Symbols of the larger string (y) for an h x w image (the latent is h/16 x w/16)."""
+        return self.log_gain_y.shape[1] * (h // 16) * (w // 16)
+
     def compress(self, y: Tensor, q: float) -> tuple[list[list[bytes]], Tensor]:
         """Returns ([y_strings, z_strings], ŷ) where ŷ equals what ``decompress`` rebuilds."""
         gy, gz = self.gains(q)
@@ -122,6 +126,9 @@ class VariableRateFactorized(nn.Module):
         g = self.gain(q)
         y_hat, lik = self.entropy_bottleneck(y.float() * g)
         return {"y_hat": y_hat / g, "likelihoods": {"y": lik}}
+
+    def max_symbols(self, h: int, w: int) -> int:
+        return self.log_gain_y.shape[1] * (h // 16) * (w // 16)
 
     def compress(self, y: Tensor, q: float) -> tuple[list[list[bytes]], Tensor]:
         g = self.gain(q)

@@ -120,6 +120,9 @@ class NDIC(CompressionModel):
             out["likelihoods_w"] = {"w": self.eb_w(side["w"].float())[1]}
         return out
 
+    def max_symbols(self, h: int, w: int) -> int:
+        return self.latent.max_symbols(h, w)
+
     def compress(self, x: Tensor, q: float) -> dict:
         strings, _ = self.latent.compress(self.e_x(x), q)
         return {"strings": strings}
