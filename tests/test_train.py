@@ -80,6 +80,8 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path, tiny_st
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
     assert not list((tmp_path / "killed").glob(".*.tmp"))  # no torn temporary files left
+    with open(tmp_path / "killed/log.csv") as f:  # rows after the checkpoint were not kept twice
+        assert [int(r["step"]) for r in csv.DictReader(f)] == list(range(1, 9))
 
 
 def test_two_process_ddp_smoke_run(tmp_path, tiny_stereo):

@@ -253,6 +253,8 @@ def train(
         state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
+        for g, mine in zip(opt.param_groups, groups, strict=True):
+            g["lr_mult"] = mine["lr_mult"]  # the config's multipliers win over the saved ones
         if aux_opt is not None:
             aux_opt.load_state_dict(state["aux_opt"])
         step, elapsed = state["step"], state.get("elapsed", 0.0)
@@ -271,7 +273,7 @@ def train(
     )
     net = dist.wrap(model)
     total = min(cfg["steps"], max_steps) if max_steps else cfg["steps"]
-    log = _Log(out_dir, fresh=step == 0) if dist.main else None
+    log = _Log(out_dir, fresh=step == 0, step=step) if dist.main else None
 
     def checkpoint() -> None:
         rngs = dist.gather(_rng_state(gen))
@@ -281,7 +283,7 @@ def train(
             )
 
     if step > 0:  # restore the random streams last, after everything that draws from them
-        rng = state["rng"][dist.rank]
+        rng = state["rng"][dist.rank] if isinstance(state["rng"], list) else state["rng"]
         torch.set_rng_state(rng["torch"])
         gen.set_state(rng["gen"])
         random.setstate(_tuplify(rng["python"]))
@@ -349,9 +351,15 @@ class _Log:
     """log.csv (step, time, loss, bpp, psnr, lr, then validation columns as JSON) and, when the
     tensorboard package is installed, TensorBoard event files in the same folder."""
 
-    def __init__(self, out_dir: Path, fresh: bool):
+    def __init__(self, out_dir: Path, fresh: bool, step: int = 0):
         path = out_dir / "log.csv"
         new = fresh or not path.exists()
+        if not new:  # resuming: forget rows logged after the checkpoint (they will be redone)
+            with open(path, newline="") as f:
+                rows = list(csv.reader(f))
+            keep = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= step]
+            with atomic_open(path) as f:
+                f.write("".join(",".join(_csv_cell(c) for c in r) + "\n" for r in keep).encode())
         self.f = open(path, "w" if new else "a", newline="")  # noqa: SIM115 (closed in close())
         self.csv = csv.writer(self.f)
         if new:
@@ -378,6 +386,10 @@ class _Log:
         self.f.close()
         if self.tb is not None:
             self.tb.close()
+
+
+def _csv_cell(c: str) -> str:
+    return '"' + c.replace('"', '""') + '"' if any(ch in c for ch in ',"\n') else c
 
 
 def _tuplify(x):
