@@ -238,6 +238,9 @@ def train(
     np.random.seed(seed)
 
     model = build(cfg["model"], **cfg.get("model_config", {}))
+    crop = cfg.get("crop", 256)
+    if any(c % model.factor for c in ([crop, crop] if isinstance(crop, int) else crop)):
+        raise ValueError(f"crop {crop} must be a multiple of the model's factor {model.factor}")
     model.bf16 = bool(cfg.get("bf16", False))
     model = model.to(memory_format=torch.channels_last)
     warm = init_model(model, cfg)
