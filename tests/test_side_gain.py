@@ -22,7 +22,7 @@ def test_true_side_image_beats_unrelated_and_missing_after_short_training(
         tiny_stereo,
         model=model,
         steps=400,
-        crop=96,
+        crop=128,
         batch=8,
         lr=1e-3,
         lambdas=[0.001, 0.002],

@@ -1,0 +1,74 @@
+"""The same .wz decodes to bit-identical pixels whatever process or thread count decodes it,
+and encoding does not depend on the encoder's thread count either."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import wzcodec
+
+SCRIPT = textwrap.dedent(
+    """
+    import hashlib, sys, warnings
+    from pathlib import Path
+    import numpy as np, torch
+    warnings.filterwarnings("ignore")
+    threads, mode, folder, model = int(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), sys.argv[4]
+    torch.set_num_threads(threads)
+    import wzcodec
+    codec = wzcodec.load(model)
+    for p in sorted(folder.glob("*.npy")):
+        if mode == "encode":
+            data = codec.encode(np.load(p), quality=float(p.stem[-1]))
+            p.with_suffix(f".{threads}.wz").write_bytes(data)
+        else:
+            for wz in sorted(folder.glob(p.stem + ".*.wz")):
+                out = codec.decode(wz.read_bytes(), side=np.load(p))
+                print(wz.name, hashlib.sha256(out.tobytes()).hexdigest())
+    """
+)
+
+
+def _run(tmp_path: Path, threads: int, mode: str, model: str) -> list[str]:
+    r = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(threads), mode, str(tmp_path), model],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r.stdout.split("\n")
+
+
+@pytest.mark.parametrize("model", wzcodec.available())
+def test_decoding_is_bit_identical_across_processes_and_thread_counts(
+    tmp_path, motorcycle, oakd, model
+):
+    images = [
+        motorcycle[0][:200, :320],
+        motorcycle[0][250:, 300:],
+        oakd[0][:240, :320],
+        oakd[0][100:, 200:],
+    ]
+    for i, img in enumerate(images):  # quality cycles over 1..6 through the file name's last digit
+        np.save(tmp_path / f"img{i}_q{1 + (2 * i) % 6}.npy", np.ascontiguousarray(img))
+    _run(tmp_path, 1, "encode", model)
+    _run(tmp_path, 2, "encode", model)
+    for p in tmp_path.glob("*.1.wz"):  # encoder thread count does not change a byte
+        assert p.read_bytes() == p.with_name(p.name.replace(".1.wz", ".2.wz")).read_bytes()
+    one, two = _run(tmp_path, 1, "decode", model), _run(tmp_path, 2, "decode", model)
+    assert one == two and len(one) > 2 * len(images)
+    codec = wzcodec.load(model)  # and this process, with its own thread count, agrees
+    import hashlib
+
+    for line in filter(None, one):
+        name, digest = line.split()
+        src = tmp_path / (name.split(".")[0] + ".npy")
+        out = codec.decode((tmp_path / name).read_bytes(), side=np.load(src))
+        assert hashlib.sha256(out.tobytes()).hexdigest() == digest
