@@ -124,3 +124,11 @@ def test_console_entry_point_exit_code_is_2_in_a_real_process(files):
     )
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr
+
+
+def test_demo_prints_a_table_and_writes_reconstructions(tmp_path):
+    code, out, err = run_cli("demo", "--out", str(tmp_path / "demo"))
+    assert code == 0, err
+    assert "hyperprior q3" in out and "jpeg q" in out and "PSNR" in out
+    assert (tmp_path / "demo/side_by_side.png").stat().st_size > 0
+    assert len(list((tmp_path / "demo").glob("*.png"))) >= 7  # 3 pairs x (model + jpeg) + 1
