@@ -99,7 +99,17 @@ def cmd_demo(a) -> int:
 
 
 def cmd_train(a) -> int:
+    import yaml
+
+    from wzcodec.errors import WzError
     from wzcodec.train import train
+
+    overrides = {}
+    for item in a.set or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise WzError(f"--set takes KEY=VALUE, got {item!r}")
+        overrides[key] = yaml.safe_load(value)
 
     train(
         a.config,
@@ -107,6 +117,7 @@ def cmd_train(a) -> int:
         resume=a.resume,
         max_steps=a.max_steps,
         max_minutes=a.max_minutes,
+        overrides=overrides,
     )
     return 0
 
@@ -124,7 +135,9 @@ def cmd_eval(a) -> int:
 
     qualities = [float(q) for q in a.qualities.split(",")] if a.qualities else None
     pairs = load_pairs(a.data, a.split, a.protocol, limit=a.limit)
-    rows = evaluate(pairs, a.models.split(","), qualities)
+    rows = evaluate(
+        pairs, a.models.split(","), qualities, side_mode=a.side, estimate=not a.no_estimate
+    )
     title = f"{a.data.split(':')[0]} {a.split or 'all'} ({a.protocol}, {len(pairs)} pairs)"
     result = write_outputs(rows, Path(a.out), a.anchor, title)
     print_summary(result, a.anchor)
@@ -207,11 +220,22 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("eval", help="rate-distortion of models and classical codecs on real pairs")
     v.add_argument("--data", required=True, help="a data spec, e.g. stereo:../shared/data/stereo")
     v.add_argument("--split", default="test")
-    v.add_argument("--models", default="hyperprior,jpeg,webp,avif,jxl,heic")
+    v.add_argument(
+        "--models",
+        default="hyperprior,jpeg,webp,avif,jxl,heic",
+        help="classical codecs, learned models, or NAME=WEIGHTS.safetensors",
+    )
     v.add_argument("--qualities", help="learned models' qualities, e.g. 1,2,3,4,5,6 (default all)")
     v.add_argument("--protocol", choices=["native", "paper"], default="native")
     v.add_argument("--anchor", default="hyperprior", help="BD-rate reference method")
     v.add_argument("--limit", type=int, help="only the first N pairs")
+    v.add_argument(
+        "--side",
+        choices=["true", "other", "shifted", "dark", "none"],
+        default="true",
+        help="what the decoder gets as side image (stress tests: a lying or no y)",
+    )
+    v.add_argument("--no-estimate", action="store_true", help="skip the likelihood bpp estimate")
     v.add_argument("--out", required=True)
     v.set_defaults(func=cmd_eval)
 
@@ -235,6 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true")
     t.add_argument("--max-steps", type=int)
     t.add_argument("--max-minutes", type=float)
+    t.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a top-level config key (YAML value), e.g. --set crop=128",
+    )
     t.set_defaults(func=cmd_train)
 
     x = sub.add_parser(

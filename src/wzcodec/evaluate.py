@@ -87,22 +87,60 @@ def _measure(x, x_hat, nbytes, enc, dec, **extra) -> dict:
     }
 
 
+SIDE_MODES = ("true", "other", "shifted", "dark", "none")
+
+
+def side_image(pairs, i: int, mode: str) -> np.ndarray | None:
+    """The side image the decoder gets for pair i: the true y, or a lying one (another pair's
+    y resized to fit, y shifted 32 px to the right, y at half brightness), or none."""
+    _, x, y = pairs[i]
+    if mode == "true":
+        return y
+    if mode == "none":
+        return None
+    if mode == "dark":
+        return (y.astype(np.float32) * 0.5).round().astype(np.uint8)
+    if mode == "shifted":
+        return np.concatenate([np.repeat(y[:, :1], 32, axis=1), y[:, :-32]], axis=1)[
+            :, : y.shape[1]
+        ]
+    if mode == "other":
+        from PIL import Image
+
+        other = pairs[(i + max(1, len(pairs) // 2)) % len(pairs)][2]
+        return np.asarray(Image.fromarray(other).resize((x.shape[1], x.shape[0]), Image.BILINEAR))
+    raise WzError(f"side mode must be one of {', '.join(SIDE_MODES)}, not {mode!r}")
+
+
+def _load_spec(spec: str):
+    """``NAME`` (shipped weights) or ``NAME=WEIGHTS.safetensors`` -> (label, codec)."""
+    name, _, weights = spec.partition("=")
+    return name, load(name, weights=weights or None)
+
+
 def evaluate(
-    pairs, models: list[str], qualities: list[float] | None = None, progress: bool = True
+    pairs,
+    models: list[str],
+    qualities: list[float] | None = None,
+    progress: bool = True,
+    side_mode: str = "true",
+    estimate: bool = True,
 ) -> list[dict]:
-    """Rows of per-image measurements for every model and rate point."""
+    """Rows of per-image measurements for every model and rate point. ``models`` are classical
+    codec names, learned model names, or ``NAME=WEIGHTS`` for learned models."""
     jobs = []
+    codecs = {}
     for m in models:
         if m in classical.CODECS:
             jobs += [(m, q) for q in classical.CODECS[m][2]]
         else:
-            codec = load(m)
-            jobs += [(m, q) for q in (qualities or list(range(1, codec.levels + 1)))]
+            label, codec = _load_spec(m)
+            codecs[label] = codec
+            jobs += [(label, q) for q in (qualities or list(range(1, codec.levels + 1)))]
     rows = []
-    codecs = {}
     bar = tqdm(total=len(jobs) * len(pairs), disable=not progress, desc="eval", dynamic_ncols=True)
     for m, q in jobs:
-        for name, x, y in pairs:
+        for i, (name, x, _) in enumerate(pairs):
             base = {
                 "model": m,
                 "quality": q,
@@ -118,14 +156,14 @@ def evaluate(
                 dec = time.perf_counter() - t
                 rows.append({**base, **_measure(x, x_hat, len(data), enc, dec, bpp_est=math.nan)})
             else:
-                codec = codecs.setdefault(m, load(m))
+                codec, y = codecs[m], side_image(pairs, i, side_mode)
                 t = time.perf_counter()
                 data = codec.encode(x, quality=q)
                 enc = time.perf_counter() - t
                 t = time.perf_counter()
                 x_hat = codec.decode(data, side=y)
                 dec = time.perf_counter() - t
-                _, est = codec.reconstruct(x, side=y, quality=q)
+                est = codec.reconstruct(x, side=y, quality=q)[1] if estimate else math.nan
                 rows.append({**base, **_measure(x, x_hat, len(data), enc, dec, bpp_est=est)})
             bar.update(1)
     bar.close()

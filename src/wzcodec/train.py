@@ -223,13 +223,15 @@ def train(
     max_steps: int | None = None,
     max_minutes: float | None = None,
     progress: bool = True,
+    overrides: dict | None = None,
 ) -> dict:
-    """Train (or resume) a model; returns the last logged metrics.
+    """Train (or resume) a model; returns the last logged metrics. ``overrides`` replace
+    top-level config keys (``wz train --set crop=128``).
 
     Under ``torchrun --nproc_per_node=N`` each rank draws batch/N samples from its own
     generator; gradients are averaged by DDP; only rank 0 writes logs and checkpoints.
     """
-    cfg = load_config(config_path)
+    cfg = {**load_config(config_path), **(overrides or {})}
     dist = _Dist()
     out_dir = Path(out_dir)
     seed = cfg.get("seed", 0) + 1000 * dist.rank

@@ -85,6 +85,13 @@ class BandCAM(nn.Module):
         self.norm_q, self.norm_k = nn.LayerNorm(token), nn.LayerNorm(token)
         self.to_q, self.to_k = nn.Linear(token, dim), nn.Linear(token, dim)
         self.row_offset = nn.Parameter(torch.zeros(2 * band + 1, dim))  # key row - query row
+        # Start as a matcher: keys and queries share their initial projection (scaled by 2, so a
+        # feature's best match already dominates its band), and D_x and D_y start as the same
+        # synthesis transform (models/ndic.py: load_hyperprior), so corresponding places of x
+        # and y have similar features and attend to each other before any training.
+        with torch.no_grad():
+            self.to_q.weight.mul_(2.0)
+            self.to_k.load_state_dict(self.to_q.state_dict())
         self.last_attention: Tensor | None = None  # set by forward when ``keep_attention``
         self.keep_attention = False
         self.max_elements = 2**24  # per row chunk: bounds the gathered keys/values and scores
