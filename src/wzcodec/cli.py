@@ -134,7 +134,7 @@ def cmd_eval(a) -> int:
     from wzcodec.evaluate import evaluate, load_pairs, print_summary, write_outputs
 
     qualities = [float(q) for q in a.qualities.split(",")] if a.qualities else None
-    pairs = load_pairs(a.data, a.split, a.protocol, limit=a.limit)
+    pairs = load_pairs(a.data, a.split, a.protocol, limit=a.limit, every=a.every)
     rows = evaluate(
         pairs, a.models.split(","), qualities, side_mode=a.side, estimate=not a.no_estimate
     )
@@ -229,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--protocol", choices=["native", "paper"], default="native")
     v.add_argument("--anchor", default="hyperprior", help="BD-rate reference method")
     v.add_argument("--limit", type=int, help="only the first N pairs")
+    v.add_argument("--every", type=int, default=1, help="only every K-th pair (spread subset)")
     v.add_argument(
         "--side",
         choices=["true", "other", "shifted", "dark", "none"],

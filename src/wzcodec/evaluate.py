@@ -53,9 +53,12 @@ def _is_gray(img: np.ndarray) -> bool:
     return bool((img[..., 0] == img[..., 1]).all() and (img[..., 1] == img[..., 2]).all())
 
 
-def load_pairs(spec: str, split: str | None, protocol: str, limit: int | None = None):
-    """[(name, x, y)] as HxWx3 uint8 under the protocol (``native`` keeps the size)."""
-    pairs = from_spec(spec, split=split)
+def load_pairs(
+    spec: str, split: str | None, protocol: str, limit: int | None = None, every: int = 1
+):
+    """[(name, x, y)] as HxWx3 uint8 under the protocol (``native`` keeps the size); ``every``
+    keeps every k-th pair (a subset spread over all sources), ``limit`` the first n of those."""
+    pairs = from_spec(spec, split=split)[::every]
     if limit:
         pairs = pairs[:limit]
     if not pairs:
