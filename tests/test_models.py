@@ -169,3 +169,16 @@ def test_visualize_writes_common_local_and_attention_pictures(tmp_path, motorcyc
     assert Image.open(p).size == (192 * 5, 128)
     p = attention_maps(codec, x, y, (100, 60), tmp_path)
     assert Image.open(p).size == (192 * 4, 128)
+
+
+def test_warm_start_from_hyperprior_copies_transforms_and_marks_new_parts():
+    hp = _fresh("hyperprior")
+    atn = _fresh("atn")
+    warm = atn.load_hyperprior(hp.state_dict())
+    assert torch.equal(atn.e_x[0].weight, hp.g_a[0].weight)
+    assert torch.equal(atn.e_w[0].weight, hp.g_a[0].weight)
+    n = hp.g_s[0].weight.shape[0]
+    assert torch.equal(atn.d_x[0][0].weight[:n], hp.g_s[0].weight)  # widened: v̂_x part copied
+    assert torch.equal(atn.d_y[3].weight[:128], hp.g_s[6].weight)
+    assert "d_x.0.0.weight" in warm and "latent.log_gain_y" in warm
+    assert not any(name.startswith(("cams.", "eb_y.", "eb_w.")) for name in warm)

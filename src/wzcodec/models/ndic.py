@@ -142,7 +142,8 @@ class NDIC(CompressionModel):
     def load_hyperprior(self, state: dict[str, Tensor], side_scale: float = 0.1) -> set[str]:
         """Initialise from a trained ``hyperprior``: E_x, E_y, E_w <- g_a; the latent codec as
         is; D_x and D_y <- g_s, where the extra input channels (w, aligned y features) keep
-        their random init scaled by ``side_scale``. Returns the names copied whole."""
+        their random init scaled by ``side_scale``. Returns the names initialised from it
+        (whole or, for the widened first convolutions, in part)."""
         src = {}
         for k, v in state.items():
             if k.startswith("g_a."):
@@ -170,4 +171,5 @@ class NDIC(CompressionModel):
                     n = v.shape[0]  # ConvTranspose weight: (in, out, k, k); extra inputs follow
                     p[n:].mul_(side_scale)
                     p[:n].copy_(v)
+                    copied.add(name)  # mostly trained: it learns at the warm rate
         return copied
