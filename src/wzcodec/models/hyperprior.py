@@ -17,7 +17,7 @@ from compressai.models import CompressionModel
 from compressai.models.utils import deconv
 from torch import Tensor, nn
 
-from wzcodec.models.latent import VariableRateHyperprior
+from wzcodec.models.latent import SCALE_TABLE, VariableRateHyperprior
 from wzcodec.models.layers import analysis, run_bf16
 from wzcodec.models.registry import register
 
@@ -54,6 +54,11 @@ class Hyperprior(CompressionModel):
         out = self.latent(v, q)
         x_hat = run_bf16(self.bf16, self.g_s, out["y_hat"])
         return {"x_hat": x_hat, "likelihoods": out["likelihoods"]}
+
+    def update(self, scale_table=None, force: bool = False, **kwargs) -> bool:
+        """Build the entropy coders' CDF tables (with the finer ``SCALE_TABLE``)."""
+        table = SCALE_TABLE if scale_table is None else scale_table
+        return super().update(scale_table=table, force=force, **kwargs)
 
     def max_symbols(self, h: int, w: int) -> int:
         """Symbols in the largest entropy-coded string of an h x w (padded) image."""

@@ -24,7 +24,7 @@ from compressai.entropy_models import EntropyBottleneck
 from compressai.models import CompressionModel
 from torch import Tensor, nn
 
-from wzcodec.models.latent import VariableRateHyperprior
+from wzcodec.models.latent import SCALE_TABLE, VariableRateHyperprior
 from wzcodec.models.layers import analysis, run_bf16, synthesis_stages
 from wzcodec.models.registry import register
 
@@ -119,6 +119,11 @@ class NDIC(CompressionModel):
             out["likelihoods_y"] = {"v_y": self.eb_y(side["v_y"].float())[1]}
             out["likelihoods_w"] = {"w": self.eb_w(side["w"].float())[1]}
         return out
+
+    def update(self, scale_table=None, force: bool = False, **kwargs) -> bool:
+        """Build the entropy coders' CDF tables (with the finer ``SCALE_TABLE``)."""
+        table = SCALE_TABLE if scale_table is None else scale_table
+        return super().update(scale_table=table, force=force, **kwargs)
 
     def max_symbols(self, h: int, w: int) -> int:
         return self.latent.max_symbols(h, w)
