@@ -158,6 +158,25 @@ def test_bitstream_round_trip_and_side_cases(name, motorcycle):
         assert out.shape == x.shape and out.dtype == np.uint8
 
 
+@pytest.mark.parametrize("name", ["hyperprior", *SIDE_MODELS, "atn-paper"])
+def test_exported_weights_load_by_name_and_code_like_the_model(tmp_path, name, motorcycle):
+    import wzcodec
+    from wzcodec.train import save_weights
+
+    model = _fresh(name)
+    path = save_weights(model, tmp_path, name)  # rounds the model's parameters to fp16 too
+    loaded = wzcodec.load(name, weights=path, quality=2)
+    size = (128, 256) if name == "atn-paper" else (64, 128)
+    x = np.ascontiguousarray(motorcycle[0][: size[0], : size[1]])
+    data = loaded.encode(x)
+    from wzcodec.bitstream import parse
+
+    same_model = Codec.from_model(model, quality=2).encode(x)
+    assert parse(data).strings == parse(same_model).strings  # only the weights id may differ
+    assert loaded.decode(data, side=x).shape == x.shape
+    assert wzcodec.read_header(data).weights_id == loaded.weights_id
+
+
 def test_visualize_writes_common_local_and_attention_pictures(tmp_path, motorcycle):
     from PIL import Image
 

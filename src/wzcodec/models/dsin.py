@@ -18,6 +18,7 @@ from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
+from compressai.models import CompressionModel
 from torch import Tensor, nn
 
 from wzcodec.models.hyperprior import Hyperprior
@@ -89,7 +90,7 @@ def match_patches(
 
 
 @register("dsin")
-class DSIN(nn.Module):
+class DSIN(CompressionModel):
     default_config: ClassVar[dict] = {
         "N": 128,
         "M": 192,
@@ -110,12 +111,8 @@ class DSIN(nn.Module):
         self.fusion = FusionNet()
         self.bf16 = False
 
-    # CompressionModel-like plumbing delegated to the base codec
-    def update(self, *args, **kwargs):
+    def update(self, *args, **kwargs) -> bool:  # the base codec's tables (its scale table)
         return self.base.update(*args, **kwargs)
-
-    def aux_loss(self) -> Tensor:
-        return self.base.aux_loss()
 
     def load_hyperprior(self, state: dict[str, Tensor]) -> set[str]:
         self.base.load_state_dict(state)
