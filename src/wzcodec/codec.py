@@ -12,6 +12,7 @@ convention (see ``models/hyperprior.py``): ``forward(x, y, q)``, ``compress(x, q
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -29,6 +30,23 @@ from wzcodec.models import MODELS, build
 from wzcodec.models.loss import bits_per_pixel
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+# oneDNN's convolutions sum in a thread-count-dependent order: with 1 and 2 threads the same
+# decoder output differs by ~5e-7, which flips some pixels' rounding, and the hyperprior's
+# scales (which pick the entropy tables) could differ between encoder and decoder machines
+# set to other thread counts. Coding therefore always runs with this many threads.
+CODING_THREADS = 1
+
+
+@contextlib.contextmanager
+def fixed_threads(n: int = CODING_THREADS):
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def weights_id(blob: bytes) -> bytes:
@@ -83,7 +101,8 @@ class Codec:
         h, w = rgb.shape[:2]
         gray = bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
         x = pad_to(to_tensor(rgb)[None], self.model.factor)
-        out = self.model.compress(x, q)
+        with fixed_threads():
+            out = self.model.compress(x, q)
         strings = [s[0] for s in out["strings"]]
         header = Header(self.name, self.weights_id, q, h, w, FLAG_GRAY if gray else 0)
         return Bitstream(header, strings).to_bytes()
@@ -109,7 +128,8 @@ class Codec:
         tail = bytes(4 * self.model.max_symbols(ph, pw) + 64)
         strings = [[s + tail] for s in bs.strings]
         try:
-            x_hat = self.model.decompress(strings, (ph, pw), bs.header.quality, side=y)
+            with fixed_threads():
+                x_hat = self.model.decompress(strings, (ph, pw), bs.header.quality, side=y)
         except (ValueError, RuntimeError, IndexError, AssertionError) as e:
             raise BitstreamError(
                 f"entropy-coded data does not decode ({type(e).__name__})"
@@ -155,7 +175,8 @@ class Codec:
         h, w = rgb.shape[:2]
         x = pad_to(to_tensor(rgb)[None], self.model.factor)
         y = pad_to(to_tensor(as_rgb(side))[None], self.model.factor) if side is not None else None
-        out = self.model(x, y, q)
+        with fixed_threads():
+            out = self.model(x, y, q)
         bpp = bits_per_pixel(out["likelihoods"], h * w).item()
         return to_uint8(crop_to(out["x_hat"], h, w)), bpp
 
