@@ -18,9 +18,9 @@ from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
-from compressai.models import CompressionModel
 from torch import Tensor, nn
 
+from wzcodec.models.base import CodecModel
 from wzcodec.models.hyperprior import Hyperprior
 from wzcodec.models.layers import run_bf16
 from wzcodec.models.registry import register
@@ -90,7 +90,7 @@ def match_patches(
 
 
 @register("dsin")
-class DSIN(CompressionModel):
+class DSIN(CodecModel):
     default_config: ClassVar[dict] = {
         "N": 128,
         "M": 192,
@@ -99,7 +99,6 @@ class DSIN(CompressionModel):
         "sigma": 150.0,
     }
     uses_side = True
-    factor = 64
 
     def __init__(
         self, N: int = 128, M: int = 192, levels: int = 6, search_v: int = 16, sigma: float = 150.0
@@ -110,9 +109,6 @@ class DSIN(CompressionModel):
         self.base = Hyperprior(N, M, levels)
         self.fusion = FusionNet()
         self.bf16 = False
-
-    def update(self, *args, **kwargs) -> bool:  # the base codec's tables (its scale table)
-        return self.base.update(*args, **kwargs)
 
     def load_hyperprior(self, state: dict[str, Tensor]) -> set[str]:
         self.base.load_state_dict(state)

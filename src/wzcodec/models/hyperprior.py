@@ -13,11 +13,11 @@ from __future__ import annotations
 from typing import ClassVar
 
 from compressai.layers import GDN
-from compressai.models import CompressionModel
 from compressai.models.utils import deconv
 from torch import Tensor, nn
 
-from wzcodec.models.latent import SCALE_TABLE, VariableRateHyperprior
+from wzcodec.models.base import CodecModel
+from wzcodec.models.latent import VariableRateHyperprior
 from wzcodec.models.layers import analysis, run_bf16
 from wzcodec.models.registry import register
 
@@ -35,10 +35,9 @@ def synthesis(M: int, N: int, cout: int = 3) -> nn.Sequential:
 
 
 @register("hyperprior")
-class Hyperprior(CompressionModel):
+class Hyperprior(CodecModel):
     default_config: ClassVar[dict] = {"N": 128, "M": 192, "levels": 6}
     uses_side = False
-    factor = 64  # input sides must be multiples of this (the codec pads)
 
     def __init__(self, N: int = 128, M: int = 192, levels: int = 6):
         super().__init__()
@@ -54,15 +53,6 @@ class Hyperprior(CompressionModel):
         out = self.latent(v, q)
         x_hat = run_bf16(self.bf16, self.g_s, out["y_hat"])
         return {"x_hat": x_hat, "likelihoods": out["likelihoods"]}
-
-    def update(self, scale_table=None, force: bool = False, **kwargs) -> bool:
-        """Build the entropy coders' CDF tables (with the finer ``SCALE_TABLE``)."""
-        table = SCALE_TABLE if scale_table is None else scale_table
-        return super().update(scale_table=table, force=force, **kwargs)
-
-    def max_symbols(self, h: int, w: int) -> int:
-        """Symbols in the largest entropy-coded string of an h x w (padded) image."""
-        return self.latent.max_symbols(h, w)
 
     def compress(self, x: Tensor, q: float) -> dict:
         strings, v_hat = self.latent.compress(self.g_a(x), q)

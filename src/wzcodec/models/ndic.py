@@ -21,16 +21,16 @@ from typing import ClassVar
 
 import torch
 from compressai.entropy_models import EntropyBottleneck
-from compressai.models import CompressionModel
 from torch import Tensor, nn
 
-from wzcodec.models.latent import SCALE_TABLE, VariableRateHyperprior
+from wzcodec.models.base import CodecModel
+from wzcodec.models.latent import VariableRateHyperprior
 from wzcodec.models.layers import analysis, run_bf16, synthesis_stages
 from wzcodec.models.registry import register
 
 
 @register("ndic")
-class NDIC(CompressionModel):
+class NDIC(CodecModel):
     default_config: ClassVar[dict] = {
         "N": 128,
         "M": 192,
@@ -39,7 +39,6 @@ class NDIC(CompressionModel):
         "side_dropout": 0.1,
     }
     uses_side = True
-    factor = 64
 
     def __init__(
         self,
@@ -119,14 +118,6 @@ class NDIC(CompressionModel):
             out["likelihoods_y"] = {"v_y": self.eb_y(side["v_y"].float())[1]}
             out["likelihoods_w"] = {"w": self.eb_w(side["w"].float())[1]}
         return out
-
-    def update(self, scale_table=None, force: bool = False, **kwargs) -> bool:
-        """Build the entropy coders' CDF tables (with the finer ``SCALE_TABLE``)."""
-        table = SCALE_TABLE if scale_table is None else scale_table
-        return super().update(scale_table=table, force=force, **kwargs)
-
-    def max_symbols(self, h: int, w: int) -> int:
-        return self.latent.max_symbols(h, w)
 
     def compress(self, x: Tensor, q: float) -> dict:
         strings, _ = self.latent.compress(self.e_x(x), q)
