@@ -265,6 +265,8 @@ def train(
         step, elapsed = state["step"], state.get("elapsed", 0.0)
     if dist.main:
         out_dir.mkdir(parents=True, exist_ok=True)
+        for stale in out_dir.glob(f".{CHECKPOINT}.*.tmp"):  # a kill mid-write left it behind
+            stale.unlink(missing_ok=True)
         (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
 
     pairs = [p for spec in _specs(cfg["data"]["train"]) for p in from_spec(spec, split="train")]
