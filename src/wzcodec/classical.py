@@ -11,6 +11,8 @@ import io
 import numpy as np
 from PIL import Image
 
+from wzcodec.images import is_gray
+
 _plugins_loaded = False
 
 
@@ -42,7 +44,7 @@ def encode(codec: str, img: np.ndarray, quality: int) -> bytes:
     _load_plugins()
     fmt, opts, _ = CODECS[codec]
     pil = Image.fromarray(img)
-    if (img[..., 0] == img[..., 1]).all() and (img[..., 1] == img[..., 2]).all():
+    if is_gray(img):
         pil = pil.convert("L")  # code gray sources as gray, as a user would
     buf = io.BytesIO()
     pil.save(buf, format=fmt, quality=quality, **opts)

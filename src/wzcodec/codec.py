@@ -25,7 +25,7 @@ from safetensors.torch import save as st_save
 from wzcodec.bitstream import FLAG_GRAY, Bitstream, Header, parse
 from wzcodec.data.protocols import crop_to, pad_to
 from wzcodec.errors import BitstreamError, ImageError, WzError
-from wzcodec.images import as_rgb, to_tensor, to_uint8
+from wzcodec.images import as_rgb, is_gray, to_tensor, to_uint8
 from wzcodec.models import MODELS, build
 from wzcodec.models.loss import bits_per_pixel
 
@@ -99,7 +99,7 @@ class Codec:
         q = self._quality(quality)
         rgb = self._check_size(as_rgb(image))
         h, w = rgb.shape[:2]
-        gray = bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
+        gray = is_gray(rgb)
         x = pad_to(to_tensor(rgb)[None], self.model.factor)
         with fixed_threads():
             out = self.model.compress(x, q)

@@ -24,11 +24,11 @@ from tqdm import tqdm
 
 from wzcodec import classical
 from wzcodec.codec import load
-from wzcodec.data import PairDataset, from_spec
+from wzcodec.data import from_spec
 from wzcodec.data.protocols import paper_view
 from wzcodec.errors import WzError
 from wzcodec.files import atomic_open
-from wzcodec.images import read_rgb
+from wzcodec.images import is_gray, read_rgb
 from wzcodec.metrics import bd_rate, ms_ssim, ms_ssim_db, psnr
 
 FIELDS = [
@@ -49,10 +49,6 @@ FIELDS = [
 ]
 
 
-def _is_gray(img: np.ndarray) -> bool:
-    return bool((img[..., 0] == img[..., 1]).all() and (img[..., 1] == img[..., 2]).all())
-
-
 def load_pairs(
     spec: str, split: str | None, protocol: str, limit: int | None = None, every: int = 1
 ):
@@ -64,7 +60,7 @@ def load_pairs(
     if not pairs:
         raise WzError(f"no pairs in {spec!r} for split {split!r}")
     out = []
-    for p in PairDataset(pairs, preload=False).pairs:
+    for p in pairs:
         x = read_rgb(p.x)
         y = read_rgb(p.y) if p.y is not None else x
         if protocol == "paper":
@@ -148,7 +144,7 @@ def evaluate(
                 "model": m,
                 "quality": q,
                 "image": name,
-                "group": "gray" if _is_gray(x) else "color",
+                "group": "gray" if is_gray(x) else "color",
             }
             if m in classical.CODECS:
                 t = time.perf_counter()

@@ -95,6 +95,11 @@ def as_rgb(image) -> np.ndarray:
     return np.ascontiguousarray(np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a)
 
 
+def is_gray(img: np.ndarray) -> bool:
+    """True when the three channels of an HxWx3 image are equal (a gray source)."""
+    return bool((img[..., 0] == img[..., 1]).all() and (img[..., 1] == img[..., 2]).all())
+
+
 def to_tensor(img: np.ndarray) -> torch.Tensor:
     """HxWx3 uint8 -> 3xHxW float32 in [0, 1]."""
     return (

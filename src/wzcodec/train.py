@@ -12,6 +12,7 @@ run trains every rate point. The batch stream is drawn from a checkpointed gener
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -365,8 +366,10 @@ class _Log:
             with open(path, newline="") as f:
                 rows = list(csv.reader(f))
             keep = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= step]
+            buf = io.StringIO()
+            csv.writer(buf).writerows(keep)
             with atomic_open(path) as f:
-                f.write("".join(",".join(_csv_cell(c) for c in r) + "\n" for r in keep).encode())
+                f.write(buf.getvalue().encode())
         self.f = open(path, "w" if new else "a", newline="")  # noqa: SIM115 (closed in close())
         self.csv = csv.writer(self.f)
         if new:
@@ -393,10 +396,6 @@ class _Log:
         self.f.close()
         if self.tb is not None:
             self.tb.close()
-
-
-def _csv_cell(c: str) -> str:
-    return '"' + c.replace('"', '""') + '"' if any(ch in c for ch in ',"\n') else c
 
 
 def _tuplify(x):
