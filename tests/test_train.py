@@ -129,6 +129,27 @@ def test_eval_writes_csv_summary_bd_rate_and_plots(tmp_path, tiny_stereo, models
     assert "BD-rate vs hyperprior" in out
 
 
+def test_eval_source_filter_and_published_reference_curves(tmp_path, tiny_stereo):
+    ref = tmp_path / "ref.csv"
+    ref.write_text("# published\nmethod,bpp,psnr\nbook,0.5,30\nbook,1.0,33\nbook,2.0,36\n")
+    out_dir = tmp_path / "ev"
+    code, _, err = run_cli(
+        "eval", "--data", f"stereo:{tiny_stereo}", "--split", "all", "--source", "oakd",
+        "--models", "jpeg", "--anchor", "jpeg", "--reference", str(ref), "--out", str(out_dir),
+    )  # fmt: skip
+    assert code == 0, err
+    with open(out_dir / "per_image.csv") as f:
+        assert {r["image"].split("/")[0] for r in csv.DictReader(f)} == {"oakd"}
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert [p["psnr"] for p in summary["summary"]["all"]["book (published)"]] == [30, 33, 36]
+    assert "book (published)" in summary["bd_rate"]["psnr"]["all"]
+    code, _, err = run_cli(
+        "eval", "--data", f"stereo:{tiny_stereo}", "--models", "jpeg",
+        "--reference", str(tmp_path / "missing.csv"), "--out", str(out_dir),
+    )  # fmt: skip
+    assert code == 2 and len(err.strip().splitlines()) == 1
+
+
 def test_every_shipped_config_names_a_registered_model_and_builds(tmp_path):
     from pathlib import Path
 

@@ -134,12 +134,17 @@ def cmd_eval(a) -> int:
     from wzcodec.evaluate import evaluate, load_pairs, print_summary, write_outputs
 
     qualities = [float(q) for q in a.qualities.split(",")] if a.qualities else None
-    pairs = load_pairs(a.data, a.split, a.protocol, limit=a.limit, every=a.every)
+    from wzcodec.evaluate import read_reference
+
+    reference = read_reference(a.reference) if a.reference else None
+    sources = a.source.split(",") if a.source else None
+    split = None if a.split == "all" else a.split
+    pairs = load_pairs(a.data, split, a.protocol, a.limit, a.every, sources)
     rows = evaluate(
         pairs, a.models.split(","), qualities, side_mode=a.side, estimate=not a.no_estimate
     )
-    title = f"{a.data.split(':')[0]} {a.split or 'all'} ({a.protocol}, {len(pairs)} pairs)"
-    result = write_outputs(rows, Path(a.out), a.anchor, title)
+    title = f"{a.data.split(':')[0]} {a.split} ({a.protocol}, {len(pairs)} pairs)"
+    result = write_outputs(rows, Path(a.out), a.anchor, title, reference)
     print_summary(result, a.anchor)
     print(
         f"\nwrote per_image.csv, summary.json, bd_rate.csv, rd_psnr.png, rd_msssim.png in {a.out}/"
@@ -219,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("eval", help="rate-distortion of models and classical codecs on real pairs")
     v.add_argument("--data", required=True, help="a data spec, e.g. stereo:../shared/data/stereo")
-    v.add_argument("--split", default="test")
+    v.add_argument("--split", default="test", help="train, test, ... or all")
     v.add_argument(
         "--models",
         default="hyperprior,jpeg,webp,avif,jxl,heic",
@@ -230,6 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--anchor", default="hyperprior", help="BD-rate reference method")
     v.add_argument("--limit", type=int, help="only the first N pairs")
     v.add_argument("--every", type=int, default=1, help="only every K-th pair (spread subset)")
+    v.add_argument("--source", help="only these sources, comma-separated (e.g. kodak)")
+    v.add_argument(
+        "--reference", help="CSV of published curves (method,bpp,psnr) to plot and rank beside"
+    )
     v.add_argument(
         "--side",
         choices=["true", "other", "shifted", "dark", "none"],

@@ -50,11 +50,20 @@ FIELDS = [
 
 
 def load_pairs(
-    spec: str, split: str | None, protocol: str, limit: int | None = None, every: int = 1
+    spec: str,
+    split: str | None,
+    protocol: str,
+    limit: int | None = None,
+    every: int = 1,
+    sources: list[str] | None = None,
 ):
-    """[(name, x, y)] as HxWx3 uint8 under the protocol (``native`` keeps the size); ``every``
-    keeps every k-th pair (a subset spread over all sources), ``limit`` the first n of those."""
-    pairs = from_spec(spec, split=split)[::every]
+    """[(name, x, y)] as HxWx3 uint8 under the protocol (``native`` keeps the size); ``sources``
+    keeps those sources only (for example ``kodak`` of the photos), ``every`` every k-th pair
+    (a subset spread over all sources), ``limit`` the first n of those."""
+    pairs = from_spec(spec, split=split)
+    if sources:
+        pairs = [p for p in pairs if p.source in sources]
+    pairs = pairs[::every]
     if limit:
         pairs = pairs[:limit]
     if not pairs:
@@ -185,6 +194,23 @@ def summarize(rows: list[dict]) -> dict:
     return out
 
 
+def read_reference(path: str | Path) -> dict:
+    """Published rate-distortion points to draw and rank beside measured ones: a CSV with
+    columns ``method, bpp, psnr`` (and optionally ``ms_ssim_db``). They join the ``all`` group
+    under the name ``METHOD (published)``; they are never mixed into measured rows."""
+    curves: dict = defaultdict(list)
+    try:
+        with open(path, newline="") as f:
+            for r in csv.DictReader(line for line in f if not line.startswith("#")):
+                point = {"quality": len(curves[r["method"]]) + 1, "n": 0}
+                for k in ("bpp", "psnr", "ms_ssim_db"):
+                    point[k] = float(r[k]) if r.get(k) else math.nan
+                curves[f"{r['method']} (published)"].append(point)
+    except (OSError, KeyError, ValueError) as e:
+        raise WzError(f"{path}: not a reference curve CSV (method,bpp,psnr): {e}") from None
+    return dict(curves)
+
+
 def bd_table(summary: dict, anchor: str, metric: str = "psnr") -> dict:
     """BD-rate (%) of every model against ``anchor``, per group; NaN where curves don't overlap."""
     table: dict = {}
@@ -218,7 +244,7 @@ def plot(summary: dict, path: Path, metric: str, title: str) -> None:
     for ax, g in zip(axes[0], groups, strict=True):
         for m, pts in sorted(summary[g].items()):
             pts = sorted(pts, key=lambda p: p["bpp"])
-            style = "--" if m in classical.CODECS else "-"
+            style = "--" if m in classical.CODECS else ":" if "(published)" in m else "-"
             ax.plot(
                 [p["bpp"] for p in pts], [p[metric] for p in pts], style, marker="o", ms=3, label=m
             )
@@ -234,12 +260,16 @@ def plot(summary: dict, path: Path, metric: str, title: str) -> None:
     plt.close(fig)
 
 
-def write_outputs(rows: list[dict], out: Path, anchor: str, title: str) -> dict:
+def write_outputs(
+    rows: list[dict], out: Path, anchor: str, title: str, reference: dict | None = None
+) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     with atomic_open(out / "per_image.csv") as f:
         text = _csv_text(rows)
         f.write(text.encode())
     summary = summarize(rows)
+    if reference:
+        summary.setdefault("all", {}).update(reference)
     bd = {metric: bd_table(summary, anchor, metric) for metric in ("psnr", "ms_ssim_db")}
     with atomic_open(out / "summary.json") as f:
         f.write(

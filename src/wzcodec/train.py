@@ -34,9 +34,23 @@ from wzcodec.models.loss import RateDistortionLoss
 CHECKPOINT = "checkpoint.pt"
 
 
+def numbers(value):
+    """YAML 1.1 reads ``1e-4`` (no dot) as a string; turn such strings into floats."""
+    if isinstance(value, dict):
+        return {k: numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [numbers(v) for v in value]
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def load_config(path: str | Path) -> dict:
     with open(path) as f:
-        return yaml.safe_load(f)
+        return numbers(yaml.safe_load(f))
 
 
 def _specs(value) -> list[str]:
@@ -232,7 +246,7 @@ def train(
     Under ``torchrun --nproc_per_node=N`` each rank draws batch/N samples from its own
     generator; gradients are averaged by DDP; only rank 0 writes logs and checkpoints.
     """
-    cfg = {**load_config(config_path), **(overrides or {})}
+    cfg = {**load_config(config_path), **numbers(overrides or {})}
     dist = _Dist()
     out_dir = Path(out_dir)
     seed = cfg.get("seed", 0) + 1000 * dist.rank
