@@ -141,7 +141,12 @@ def cmd_eval(a) -> int:
     split = None if a.split == "all" else a.split
     pairs = load_pairs(a.data, split, a.protocol, a.limit, a.every, sources)
     rows = evaluate(
-        pairs, a.models.split(","), qualities, side_mode=a.side, estimate=not a.no_estimate
+        pairs,
+        a.models.split(","),
+        qualities,
+        side_mode=a.side,
+        estimate=not a.no_estimate,
+        workers=a.workers,
     )
     title = f"{a.data.split(':')[0]} {a.split} ({a.protocol}, {len(pairs)} pairs)"
     result = write_outputs(rows, Path(a.out), a.anchor, title, reference)
@@ -245,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="true",
         help="what the decoder gets as side image (stress tests: a lying or no y)",
     )
+    v.add_argument("--workers", type=int, default=1, help="images coded at once, one process each")
     v.add_argument("--no-estimate", action="store_true", help="skip the likelihood bpp estimate")
     v.add_argument("--out", required=True)
     v.set_defaults(func=cmd_eval)

@@ -87,6 +87,8 @@ class NDIC(CodecModel):
         w = run_bf16(self.bf16, self.e_w, y)
         if self.training and self.w_noise > 0:
             w = w + torch.randn_like(w) * self.w_noise
+        if not (self.training or need_y_hat or self.cams is not None):
+            return {"w": w}  # NDIC's D_x reads w only: the y branch is training-only work
         v_y = run_bf16(self.bf16, self.e_y, y)
         h = torch.cat([v_y, w], 1)
         feats = []
