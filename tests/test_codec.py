@@ -19,6 +19,19 @@ def test_decode_of_encode_equals_eval_mode_reconstruction(codec, motorcycle):
     assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
 
 
+@pytest.mark.parametrize("quality", [1, 6])
+def test_bf16_decoder_keeps_the_bytes_and_stays_within_0_05_db_of_fp32(codec, motorcycle, quality):
+    from wzcodec.metrics import psnr
+
+    x, _ = motorcycle
+    fp32 = wzcodec.load(codec.name, bf16=False)
+    bf16 = wzcodec.load(codec.name, bf16=True)
+    data = fp32.encode(x, quality=quality)
+    assert bf16.encode(x, quality=quality) == data  # the encoder never runs in bf16
+    a, b = psnr(x, fp32.decode(data)), psnr(x, bf16.decode(data))
+    assert abs(a - b) < 0.05, (a, b)
+
+
 @pytest.mark.parametrize("quality", [1, 3, 6])
 def test_file_bpp_within_two_percent_of_likelihood_estimate(codec, motorcycle, quality):
     x, _ = motorcycle

@@ -59,7 +59,9 @@ def cmd_decode(a) -> int:
     _check_writable(out)
     data = _read_bytes(a.input)
     header = wzcodec.read_header(data)
-    codec = wzcodec.load(header.model, quality=header.quality, weights=a.weights)
+    codec = wzcodec.load(
+        header.model, quality=header.quality, weights=a.weights, bf16=False if a.fp32 else None
+    )
     img = codec.decode(data, side=a.side)
     save_image(out, img[..., 0] if header.gray else img)
     print(
@@ -213,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-o", "--output", required=True)
     d.add_argument("--side", help="the decoder's side image (same size as the coded image)")
     d.add_argument("--weights")
+    d.add_argument(
+        "--fp32", action="store_true", help="decoder transforms in fp32 even where bf16 is native"
+    )
     d.set_defaults(func=cmd_decode)
 
     i = sub.add_parser("info", help="print a .wz file's header, size and bpp")

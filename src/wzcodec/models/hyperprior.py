@@ -43,20 +43,20 @@ class Hyperprior(CodecModel):
         super().__init__()
         self.config = {"N": N, "M": M, "levels": levels}
         self.levels = levels
-        self.bf16 = False  # bf16 autocast on g_a / g_s (training)
+        self.bf16 = False  # bf16 autocast: g_a and g_s in training, g_s only at inference
         self.g_a = analysis(N, M)
         self.g_s = synthesis(M, N)
         self.latent = VariableRateHyperprior(M, N, levels)
 
     def forward(self, x: Tensor, y: Tensor | None = None, q: Tensor | float = 1.0) -> dict:
-        v = run_bf16(self.bf16, self.g_a, x)
+        v = run_bf16(self.bf16 and self.training, self.g_a, x)  # encoder: fp32 at inference
         out = self.latent(v, q)
         x_hat = run_bf16(self.bf16, self.g_s, out["y_hat"])
         return {"x_hat": x_hat, "likelihoods": out["likelihoods"]}
 
     def compress(self, x: Tensor, q: float) -> dict:
-        strings, v_hat = self.latent.compress(self.g_a(x), q)
-        return {"strings": strings, "x_hat": self.g_s(v_hat)}
+        strings, _ = self.latent.compress(self.g_a(x), q)
+        return {"strings": strings}
 
     def decompress(
         self,
@@ -66,4 +66,4 @@ class Hyperprior(CodecModel):
         side: Tensor | None = None,
     ) -> Tensor:
         v_hat = self.latent.decompress(strings, (size[0] // 16, size[1] // 16), q)
-        return self.g_s(v_hat)
+        return run_bf16(self.bf16, self.g_s, v_hat)

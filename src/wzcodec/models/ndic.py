@@ -111,7 +111,7 @@ class NDIC(CodecModel):
 
     # -- the common calling convention ----------------------------------------------------------
     def forward(self, x: Tensor, y: Tensor | None = None, q: Tensor | float = 1.0) -> dict:
-        v = run_bf16(self.bf16, self.e_x, x)
+        v = run_bf16(self.bf16 and self.training, self.e_x, x)  # encoder: fp32 at inference
         lat = self.latent(v, q)
         side = self.side(y, x, need_y_hat=self.training)
         out = {"x_hat": self.decode_x(lat["y_hat"], side), "likelihoods": lat["likelihoods"]}
