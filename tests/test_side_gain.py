@@ -32,7 +32,9 @@ def test_true_side_image_beats_unrelated_and_missing_after_short_training(
         model_config={"N": 32, "M": 48, "levels": 2},
     )
     train(cfg, tmp_path / "run", progress=False)
-    codec = wzcodec.load(model, weights=export(tmp_path / "run/checkpoint.pt", tmp_path / "w"))
+    codec = wzcodec.load(
+        model, quality=1, weights=export(tmp_path / "run/checkpoint.pt", tmp_path / "w")
+    )
     x, y = (np.ascontiguousarray(a[100:292, 150:534]) for a in motorcycle)
     data = codec.encode(x, quality=1)
     true_y = psnr(x, codec.decode(data, side=y))
