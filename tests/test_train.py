@@ -129,9 +129,10 @@ def test_eval_writes_csv_summary_bd_rate_and_plots(tmp_path, tiny_stereo, models
     assert "BD-rate vs hyperprior" in out
 
 
-def test_eval_with_worker_processes_gives_the_same_rows(tiny_stereo):
+def test_eval_with_worker_processes_gives_the_same_rows(tiny_stereo, monkeypatch):
     from wzcodec.evaluate import evaluate, load_pairs
 
+    monkeypatch.setattr("wzcodec.evaluate.os.cpu_count", lambda: 4)  # else capped to 1 here
     pairs = load_pairs(f"stereo:{tiny_stereo}", "test", "native")
     kw = {"models": ["jpeg", "hyperprior"], "qualities": [2], "progress": False}
     one, two = evaluate(pairs, **kw), evaluate(pairs, workers=2, **kw)

@@ -16,6 +16,7 @@ import csv
 import json
 import math
 import multiprocessing
+import os
 import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -26,7 +27,7 @@ import torch
 from tqdm import tqdm
 
 from wzcodec import classical
-from wzcodec.codec import load
+from wzcodec.codec import CODING_THREADS, load
 from wzcodec.data import from_spec
 from wzcodec.data.protocols import paper_view
 from wzcodec.errors import WzError
@@ -195,9 +196,12 @@ def evaluate(
 ) -> list[dict]:
     """Rows of per-image measurements for every model and rate point. ``models`` are classical
     codec names, learned model names, or ``NAME=WEIGHTS`` for learned models. ``workers`` > 1
-    codes that many images at once in separate processes (same rows, same order; the times
-    are then per process, each coding with one thread as always)."""
+    codes that many images at once in separate processes (same rows, same order), at most
+    one process per ``CODING_THREADS`` cores."""
     jobs = _jobs(models, qualities)
+    # every codec call runs CODING_THREADS threads: more processes than cores / that would
+    # oversubscribe the CPU, and oneDNN's spinning threads then slow everything ~5x (measured)
+    workers = max(1, min(workers, (os.cpu_count() or 1) // CODING_THREADS, len(pairs)))
     per_image: dict[int, list[dict]] = {}
     bar = tqdm(total=len(pairs), disable=not progress, desc="eval", dynamic_ncols=True)
     if workers <= 1:
