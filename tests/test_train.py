@@ -84,6 +84,31 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path, tiny_st
         assert [int(r["step"]) for r in csv.DictReader(f)] == list(range(1, 9))
 
 
+def test_sigterm_stops_after_the_step_and_leaves_a_fresh_checkpoint(tmp_path, tiny_stereo):
+    cfg = tiny_config(tmp_path / "c.yaml", tiny_stereo, steps=10_000, val_every=10_000, log_every=1)
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wzcodec", "train", "--config", str(cfg), "--out", str(out)],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not (
+        (out / "log.csv").exists() and len((out / "log.csv").read_text().splitlines()) > 3
+    ):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "SIGTERM: stopping after this step" in err
+    step = _state(out / "checkpoint.pt")["step"]
+    assert 3 <= step < 10_000  # the checkpoint holds the last finished step, not an old one
+    with open(out / "log.csv") as f:
+        assert int(list(csv.DictReader(f))[-1]["step"]) == step
+
+
 def test_two_process_ddp_smoke_run(tmp_path, tiny_stereo):
     cfg = tiny_config(tmp_path / "c.yaml", tiny_stereo, steps=3, val_every=100)
     r = subprocess.run(

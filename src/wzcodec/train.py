@@ -17,6 +17,9 @@ import json
 import math
 import os
 import random
+import signal
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -322,53 +325,92 @@ def train(
         desc=cfg["model"],
     )
     net.train()
-    while step < total:
-        if max_minutes is not None and time.time() - t0 > max_minutes * 60:
-            break
-        lr = cfg["lr"] * min(1.0, (step + 1) / max(1, cfg.get("lr_warmup", 0)))
-        lr *= 0.1 ** sum(step >= s for s in cfg.get("lr_drop_at", []))
-        for g in opt.param_groups:
-            g["lr"] = lr * g["lr_mult"]
-        x, y = batches.next()
-        q = torch.randint(levels, (x.shape[0],), generator=gen)
-        m = crit(net(x, y, (q + 1).float()), x, y, lambdas[q])
-        opt.zero_grad(set_to_none=True)
-        m["loss"].backward()
-        if cfg.get("clip"):
-            torch.nn.utils.clip_grad_norm_(main_params, cfg["clip"])
-        opt.step()
-        if aux_opt is not None:
-            aux_opt.zero_grad(set_to_none=True)
-            model.aux_loss().backward()
-            aux_opt.step()
-        step += 1
-        bar.update(1)
-        window.append((m["loss"].item(), m["bpp"].mean().item(), m["mse"].mean().item()))
+    stop = _StopOnSignal()  # SIGINT / SIGTERM: finish the step, checkpoint, return
+    try:
+        while step < total:
+            if max_minutes is not None and time.time() - t0 > max_minutes * 60:
+                break
+            lr = cfg["lr"] * min(1.0, (step + 1) / max(1, cfg.get("lr_warmup", 0)))
+            lr *= 0.1 ** sum(step >= s for s in cfg.get("lr_drop_at", []))
+            for g in opt.param_groups:
+                g["lr"] = lr * g["lr_mult"]
+            x, y = batches.next()
+            q = torch.randint(levels, (x.shape[0],), generator=gen)
+            m = crit(net(x, y, (q + 1).float()), x, y, lambdas[q])
+            opt.zero_grad(set_to_none=True)
+            m["loss"].backward()
+            if cfg.get("clip"):
+                torch.nn.utils.clip_grad_norm_(main_params, cfg["clip"])
+            opt.step()
+            if aux_opt is not None:
+                aux_opt.zero_grad(set_to_none=True)
+                model.aux_loss().backward()
+                aux_opt.step()
+            step += 1
+            bar.update(1)
+            window.append((m["loss"].item(), m["bpp"].mean().item(), m["mse"].mean().item()))
 
-        if step % cfg.get("log_every", 25) == 0 or step == total:
-            loss, bpp, mse = (float(np.mean(v)) for v in zip(*window, strict=True))
-            window.clear()
-            metrics = {"loss": loss, "bpp": bpp, "psnr": _psnr(mse), "lr": lr}
-            if dist.main and val_pairs and (step % cfg.get("val_every", 500) == 0 or step == total):
-                metrics.update(validate(model, val_pairs, [1.0, float(levels)]))
-            if log is not None:
-                log.write(step, elapsed + time.time() - t0, metrics)
-            bar.set_postfix(loss=f"{loss:.3f}", bpp=f"{bpp:.3f}", psnr=f"{_psnr(mse):.2f}")
-        every = cfg.get("checkpoint_every_steps")
-        due = (every and step % every == 0) or time.time() - last_ckpt > cfg.get(
-            "checkpoint_minutes", 5
-        ) * 60
-        if dist.world > 1:  # every rank must agree, since checkpoint() gathers from all of them
-            due = any(dist.gather(bool(due)))
-        if due:
-            checkpoint()
-            last_ckpt = time.time()
+            if step % cfg.get("log_every", 25) == 0 or step == total:
+                loss, bpp, mse = (float(np.mean(v)) for v in zip(*window, strict=True))
+                window.clear()
+                metrics = {"loss": loss, "bpp": bpp, "psnr": _psnr(mse), "lr": lr}
+                if (
+                    dist.main
+                    and val_pairs
+                    and (step % cfg.get("val_every", 500) == 0 or step == total)
+                ):
+                    metrics.update(validate(model, val_pairs, [1.0, float(levels)]))
+                if log is not None:
+                    log.write(step, elapsed + time.time() - t0, metrics)
+                bar.set_postfix(loss=f"{loss:.3f}", bpp=f"{bpp:.3f}", psnr=f"{_psnr(mse):.2f}")
+            every = cfg.get("checkpoint_every_steps")
+            due = (every and step % every == 0) or time.time() - last_ckpt > cfg.get(
+                "checkpoint_minutes", 5
+            ) * 60
+            if dist.world > 1:  # every rank must agree, since checkpoint() gathers from all of them
+                flags = dist.gather((bool(due), stop.requested))
+                due, stop.requested = any(f[0] for f in flags), any(f[1] for f in flags)
+            if stop.requested:
+                break
+            if due:
+                checkpoint()
+                last_ckpt = time.time()
+    finally:
+        stop.restore()
     bar.close()
     checkpoint()
     if log is not None:
         log.close()
     dist.close()
     return {**metrics, "step": step}
+
+
+class _StopOnSignal:
+    """Turns SIGINT / SIGTERM into a request the training loop honours after the current step
+    (so Ctrl-C or a scheduler's kill leaves a fresh checkpoint); a second signal acts as usual."""
+
+    def __init__(self):
+        self.requested = False
+        self.old: dict = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.old[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, sig, frame) -> None:
+        if self.requested:  # asked twice: behave as if we were not here
+            self.restore()
+            signal.raise_signal(sig)
+            return
+        self.requested = True
+        print(
+            f"\n{signal.Signals(sig).name}: stopping after this step (checkpoint follows)",
+            file=sys.stderr,
+        )
+
+    def restore(self) -> None:
+        for sig, handler in self.old.items():
+            signal.signal(sig, handler)
+        self.old = {}
 
 
 class _Log:
