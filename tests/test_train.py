@@ -182,6 +182,7 @@ def test_eval_source_filter_and_published_reference_curves(tmp_path, tiny_stereo
         assert {r["image"].split("/")[0] for r in csv.DictReader(f)} == {"oakd"}
     summary = json.loads((out_dir / "summary.json").read_text())
     assert [p["psnr"] for p in summary["summary"]["all"]["book (published)"]] == [30, 33, 36]
+    assert set(summary["summary"]["all"]) == {"jpeg", "book (published)"}
     assert "book (published)" in summary["bd_rate"]["psnr"]["all"]
     code, _, err = run_cli(
         "eval", "--data", f"stereo:{tiny_stereo}", "--models", "jpeg",

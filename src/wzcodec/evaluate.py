@@ -247,10 +247,11 @@ def read_reference(path: str | Path) -> dict:
     try:
         with open(path, newline="") as f:
             for r in csv.DictReader(line for line in f if not line.startswith("#")):
-                point = {"quality": len(curves[r["method"]]) + 1, "n": 0}
+                curve = curves[f"{r['method']} (published)"]
+                point = {"quality": len(curve) + 1, "n": 0}
                 for k in ("bpp", "psnr", "ms_ssim_db"):
                     point[k] = float(r[k]) if r.get(k) else math.nan
-                curves[f"{r['method']} (published)"].append(point)
+                curve.append(point)
     except (OSError, KeyError, ValueError) as e:
         raise WzError(f"{path}: not a reference curve CSV (method,bpp,psnr): {e}") from None
     return dict(curves)
