@@ -133,11 +133,15 @@ def cmd_export(a) -> int:
 
 
 def cmd_eval(a) -> int:
-    from wzcodec.evaluate import evaluate, load_pairs, print_summary, write_outputs
+    from wzcodec.evaluate import (
+        evaluate,
+        load_pairs,
+        print_summary,
+        read_reference,
+        write_outputs,
+    )
 
     qualities = [float(q) for q in a.qualities.split(",")] if a.qualities else None
-    from wzcodec.evaluate import read_reference
-
     reference = read_reference(a.reference) if a.reference else None
     sources = a.source.split(",") if a.source else None
     split = None if a.split == "all" else a.split

@@ -150,10 +150,10 @@ def _jobs(models: list[str], qualities: list[float] | None) -> list[tuple[str, s
 def _evaluate_image(pairs, i: int, jobs, side_mode: str, estimate: bool) -> list[dict]:
     """Every method and rate point on pair i."""
     name, x, _ = pairs[i]
+    group = "gray" if is_gray(x) else "color"
     rows = []
     for spec, label, q in jobs:
-        base = {"model": label, "quality": q, "image": name}
-        base["group"] = "gray" if is_gray(x) else "color"
+        base = {"model": label, "quality": q, "image": name, "group": group}
         if spec in classical.CODECS:
             t = time.perf_counter()
             data = classical.encode(spec, x, int(q))

@@ -107,18 +107,6 @@ def init_model(model: torch.nn.Module, cfg: dict) -> set[str]:
     return {n for n, _ in model.named_parameters()}
 
 
-def load_state(model: torch.nn.Module, state: dict) -> None:
-    """``load_state_dict`` that first resizes buffers whose shape differs in ``state``: the
-    entropy models' CDF tables, whose length depends on the weights they were built from
-    (resuming after ``init_from`` loaded other weights' tables failed without this)."""
-    own = dict(model.named_buffers())
-    for k, v in state.items():
-        b = own.get(k)
-        if b is not None and b.shape != v.shape:
-            b.resize_(v.shape)
-    model.load_state_dict(state)
-
-
 def param_groups(model: torch.nn.Module, cfg: dict, warm: set[str]):
     """Main-optimizer groups (warm-started parameters at lr, new ones at lr x side_lr_mult;
     names starting with a ``freeze`` prefix are not trained) and the aux parameters."""
@@ -288,7 +276,7 @@ def train(
     ckpt_path = out_dir / CHECKPOINT
     if resume and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        load_state(model, state["model"])
+        model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         for g, mine in zip(opt.param_groups, groups, strict=True):
             g["lr_mult"] = mine["lr_mult"]  # the config's multipliers win over the saved ones

@@ -4,7 +4,9 @@ of one entropy-coded string (the decoder's safety tail, see ``codec.py``)."""
 
 from __future__ import annotations
 
+from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from compressai.models import CompressionModel
+from compressai.models.utils import update_registered_buffers
 
 from wzcodec.models.latent import SCALE_TABLE
 
@@ -16,6 +18,20 @@ class CodecModel(CompressionModel):
         """Build the entropy coders' CDF tables (with the finer ``SCALE_TABLE``)."""
         table = SCALE_TABLE if scale_table is None else scale_table
         return super().update(scale_table=table, force=force, **kwargs)
+
+    def load_state_dict(self, state_dict, strict: bool = True):
+        """CompressAI resizes the entropy models' tables only while they are empty; resize them
+        whenever the loaded ones differ (their length depends on the weights they were built
+        from, e.g. resuming a run after its ``init_from`` weights changed)."""
+        tables = ["_quantized_cdf", "_offset", "_cdf_length"]
+        for name, module in self.named_modules():
+            if isinstance(module, (EntropyBottleneck, GaussianConditional)):
+                names = tables + (
+                    ["scale_table"] if isinstance(module, GaussianConditional) else []
+                )
+                if all(f"{name}.{n}" in state_dict for n in names):
+                    update_registered_buffers(module, name, names, state_dict, policy="resize")
+        return super().load_state_dict(state_dict, strict=strict)
 
     def max_symbols(self, h: int, w: int) -> int:
         """Symbols in the largest entropy-coded string of an h x w (padded) image."""
