@@ -112,6 +112,8 @@ def cmd_train(a) -> int:
         if not sep:
             raise WzError(f"--set takes KEY=VALUE, got {item!r}")
         overrides[key] = yaml.safe_load(value)
+    if a.device:
+        overrides["device"] = a.device
 
     train(
         a.config,
@@ -284,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true")
     t.add_argument("--max-steps", type=int)
     t.add_argument("--max-minutes", type=float)
+    t.add_argument("--device", help="cpu (default) or cuda; same as --set device=...")
     t.add_argument(
         "--set",
         action="append",
