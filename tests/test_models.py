@@ -7,7 +7,9 @@ import inspect
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load as st_load
 
+from wzcodec.bitstream import parse
 from wzcodec.codec import Codec
 from wzcodec.models import MODELS, build
 from wzcodec.models.layers import BandCAM, ChannelPatchCAM, attend
@@ -175,6 +177,25 @@ def test_exported_weights_load_by_name_and_code_like_the_model(tmp_path, name, m
     assert parse(data).strings == parse(same_model).strings  # only the weights id may differ
     assert loaded.decode(data, side=x).shape == x.shape
     assert wzcodec.read_header(data).weights_id == loaded.weights_id
+
+
+def test_dsin_weights_reference_their_hyperprior_and_refuse_another(tmp_path, motorcycle):
+    import wzcodec
+    from wzcodec.errors import WzError
+    from wzcodec.train import save_weights
+
+    base = save_weights(_fresh("hyperprior"), tmp_path, "hyperprior")
+    dsin = _fresh("dsin")
+    dsin.load_hyperprior(wzcodec.load("hyperprior", weights=base).model.state_dict())
+    path = save_weights(dsin, tmp_path, "dsin", base=base)
+    assert not any(k.startswith("base.") for k in st_load(path.read_bytes()))
+    x = np.ascontiguousarray(motorcycle[0][:64, :128])
+    loaded = wzcodec.load("dsin", weights=path, quality=2)
+    assert parse(loaded.encode(x)).strings == parse(Codec.from_model(dsin, 2).encode(x)).strings
+    torch.manual_seed(1)
+    save_weights(build("hyperprior"), tmp_path, "hyperprior")  # the base changes under it
+    with pytest.raises(WzError, match=r"trained over another hyperprior\.safetensors"):
+        wzcodec.load("dsin", weights=path)
 
 
 def test_visualize_writes_common_local_and_attention_pictures(tmp_path, motorcycle):

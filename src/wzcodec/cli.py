@@ -129,7 +129,7 @@ def cmd_train(a) -> int:
 def cmd_export(a) -> int:
     from wzcodec.train import export
 
-    path = export(a.checkpoint, a.out, name=a.name, fp16=not a.fp32)
+    path = export(a.checkpoint, a.out, name=a.name, fp16=not a.fp32, base=a.base)
     print(f"wrote {path} and {path.with_suffix('.json')}")
     return 0
 
@@ -301,6 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("checkpoint")
     x.add_argument("--out", default="src/wzcodec/weights")
     x.add_argument("--name")
+    x.add_argument(
+        "--base",
+        help="weights file of a frozen base to reference instead of copying "
+        "(dsin: src/wzcodec/weights/hyperprior.safetensors)",
+    )
     x.add_argument("--fp32", action="store_true", help="keep fp32 (default stores fp16)")
     x.set_defaults(func=cmd_export)
     return p

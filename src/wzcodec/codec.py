@@ -105,12 +105,25 @@ class Codec:
     # -- construction -------------------------------------------------------------------------
     @classmethod
     def from_safetensors(
-        cls, name: str, blob: bytes, config: dict, quality: float = 3.0, bf16: bool | None = None
+        cls,
+        name: str,
+        blob: bytes,
+        config: dict,
+        quality: float = 3.0,
+        bf16: bool | None = None,
+        base: bytes | None = None,
     ) -> Codec:
+        """``base``: the weights of a frozen base model (``dsin``'s hyperprior) that ``blob``
+        leaves out; they load under ``base.`` and take part in the weights id."""
         model = build(name, **config)
         state = {k: v.float() if v.is_floating_point() else v for k, v in st_load(blob).items()}
+        if base is not None:
+            state |= {
+                "base." + k: v.float() if v.is_floating_point() else v
+                for k, v in st_load(base).items()
+            }
         model.load_state_dict(state)
-        return cls(name, model, weights_id(blob), quality, bf16)
+        return cls(name, model, weights_id((base or b"") + blob), quality, bf16)
 
     @classmethod
     def from_model(
@@ -242,15 +255,32 @@ def load(
         raise WzError(f"{path}: weights must be a .safetensors file")
     blob = path.read_bytes()
     meta_path = path.with_suffix(".json")
-    config = json.loads(meta_path.read_text())["config"] if meta_path.exists() else {}
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    base = _base_weights(path, meta.get("base"))
     try:
-        codec = Codec.from_safetensors(name, blob, config, quality, bf16)
+        codec = Codec.from_safetensors(name, blob, meta.get("config", {}), quality, bf16, base)
     except (RuntimeError, KeyError, ValueError) as e:
         raise WzError(
             f"{path}: weights do not fit model {name!r} ({str(e).splitlines()[0]})"
         ) from None
     codec._quality(quality)
     return codec
+
+
+def _base_weights(path: Path, base: dict | None) -> bytes | None:
+    """The frozen base a weights file was trained over (its .json names the file and hash)."""
+    if not base:
+        return None
+    base_path = path.parent / base["file"]
+    if not base_path.exists():
+        raise WzError(f"{path}: its base weights {base_path} are missing")
+    blob = base_path.read_bytes()
+    if hashlib.sha256(blob).hexdigest() != base["sha256"]:
+        raise WzError(
+            f"{path} was trained over another {base['file']} (sha256 differs); "
+            "train or export it again over these base weights"
+        )
+    return blob
 
 
 def read_header(data: bytes) -> Header:

@@ -12,6 +12,7 @@ run trains every rate point. The batch stream is drawn from a checkpointed gener
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -480,6 +481,7 @@ def save_weights(
     name: str,
     meta: dict | None = None,
     fp16: bool = True,
+    base: str | Path | None = None,
 ) -> Path:
     """Write ``<name>.safetensors`` + ``<name>.json`` (model name and config) atomically.
 
@@ -500,20 +502,44 @@ def save_weights(
         for k, v in model.state_dict().items()
     }
     out_dir = Path(out_dir)
+    meta = {"model": model.model_name, "config": model.config, **(meta or {})}
+    if base is not None:  # a frozen base (dsin's hyperprior) is referenced, not copied
+        base = Path(base)
+        base_blob = base.read_bytes()
+        if not _same_base(model, base_blob):
+            raise ValueError(f"the model's base. weights differ from {base}")
+        tensors = {k: v for k, v in tensors.items() if not k.startswith("base.")}
+        meta["base"] = {"file": base.name, "sha256": hashlib.sha256(base_blob).hexdigest()}
+        if base.parent.resolve() != out_dir.resolve():
+            raise ValueError(f"base weights {base} must sit in {out_dir}")
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.safetensors"
     with atomic_open(path) as f:
         f.write(save(tensors, metadata={"model": model.model_name}))
-    meta = {"model": model.model_name, "config": model.config, **(meta or {})}
     with atomic_open(out_dir / f"{name}.json") as f:
         f.write(json.dumps(meta, indent=2).encode())
     return path
 
 
+def _same_base(model: torch.nn.Module, base_blob: bytes) -> bool:
+    from safetensors.torch import load
+
+    mine = {k[5:]: v for k, v in model.state_dict().items() if k.startswith("base.")}
+    theirs = load(base_blob)
+    return mine.keys() == theirs.keys() and all(
+        torch.equal(mine[k].to(theirs[k].dtype), theirs[k]) for k in mine
+    )
+
+
 def export(
-    checkpoint: str | Path, out_dir: str | Path, name: str | None = None, fp16: bool = True
+    checkpoint: str | Path,
+    out_dir: str | Path,
+    name: str | None = None,
+    fp16: bool = True,
+    base: str | Path | None = None,
 ) -> Path:
-    """Shipping weights from a training checkpoint (see ``save_weights``)."""
+    """Shipping weights from a training checkpoint (see ``save_weights``). ``base``: the
+    weights file of a frozen base (a ``dsin`` run's ``init_from``), referenced, not copied."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     cfg = state["config"]
     model = build(cfg["model"], **cfg.get("model_config", {}))
@@ -523,7 +549,7 @@ def export(
         "lambdas": cfg["lambdas"],
         "distortion": cfg.get("distortion", "mse"),
     }
-    return save_weights(model, out_dir, name or cfg["model"], meta, fp16)
+    return save_weights(model, out_dir, name or cfg["model"], meta, fp16, base)
 
 
 if __name__ == "__main__":  # pragma: no cover - convenience for `python -m wzcodec.train CFG OUT`

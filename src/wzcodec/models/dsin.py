@@ -65,6 +65,8 @@ def match_patches(
     out = torch.empty(B, 3, Hp, Wp, device=x_hat.device, dtype=y.dtype)
     cols = torch.arange(W - pw + 1, device=x_hat.device, dtype=torch.float32)
     rows = torch.arange(2 * search_v + 1, device=x_hat.device, dtype=torch.float32) - search_v
+    du = torch.arange(ph, device=x_hat.device)
+    dv = torch.arange(pw, device=x_hat.device)
     for b in range(B):
         for r in range(Hp // ph):
             band = gx[b : b + 1, :, r * ph : (r + 1) * ph]  # (1, 1, ph, Wp)
@@ -81,11 +83,11 @@ def match_patches(
             score = corr[0] - dist2 / (2 * sigma**2)
             best = score.flatten(1).argmax(1)
             dy, dx = best // score.shape[2], best % score.shape[2]
-            for i in range(kernels.shape[0]):
-                top, left = int(dy[i]) + r * ph, int(dx[i])
-                out[b, :, r * ph : (r + 1) * ph, i * pw : (i + 1) * pw] = yp[
-                    b, :, top : top + ph, left : left + pw
-                ]
+            # gather every patch at once (no per-patch loop: one host sync per patch on a GPU)
+            src_r = (dy + r * ph)[:, None, None] + du[None, :, None]  # (P, ph, 1)
+            src_c = dx[:, None, None] + dv[None, None, :]  # (P, 1, pw)
+            patches = yp[b][:, src_r, src_c]  # (3, P, ph, pw)
+            out[b, :, r * ph : (r + 1) * ph] = patches.permute(0, 2, 1, 3).reshape(3, ph, -1)
     return out[..., :H, :W]
 
 
