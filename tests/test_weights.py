@@ -1,0 +1,34 @@
+"""The shipped weights: size budget, constants intact, loadable by name."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import wzcodec
+from wzcodec.codec import WEIGHTS_DIR
+from wzcodec.models import build
+
+SHIPPED = wzcodec.available()
+
+
+def test_shipped_weights_fit_the_80_mb_budget():
+    total = sum(p.stat().st_size for p in WEIGHTS_DIR.glob("*.safetensors"))
+    assert total <= 80e6, f"{total / 1e6:.1f} MB"
+
+
+def test_the_four_trained_models_ship():
+    assert {"hyperprior", "ndic", "atn", "dsin"} <= set(SHIPPED)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_weights_keep_the_models_constant_buffers(name):
+    """Likelihood bounds (1e-9), GDN pedestals (2^-36) and the like are constants: written
+    through fp16 they become 0 and the likelihoods (and the bpp estimate) reach 0 / inf."""
+    codec = wzcodec.load(name)
+    fresh = build(name, **codec.model.config).state_dict()
+    params = {n for n, _ in codec.model.named_parameters()}
+    for k, v in codec.model.state_dict().items():
+        if k in params or not v.is_floating_point() or k.endswith("scale_table"):
+            continue  # the scale table is the codec's own (CodecModel.update), not build()'s
+        assert torch.equal(v, fresh[k]), k
