@@ -92,7 +92,12 @@ def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return {k: v.float() if v.is_floating_point() else v for k, v in load_file(path).items()}
+        state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(path).items()}
+        meta = path.with_suffix(".json")
+        base = json.loads(meta.read_text()).get("base") if meta.exists() else None
+        if base:  # a file that references its frozen base (dsin): load the base under base.
+            state |= {"base." + k: v for k, v in load_weights(path.parent / base["file"]).items()}
+        return state
     return torch.load(path, map_location="cpu", weights_only=True)["model"]
 
 
