@@ -116,12 +116,9 @@ class Codec:
         """``base``: the weights of a frozen base model (``dsin``'s hyperprior) that ``blob``
         leaves out; they load under ``base.`` and take part in the weights id."""
         model = build(name, **config)
-        state = {k: v.float() if v.is_floating_point() else v for k, v in st_load(blob).items()}
+        state = fp32_state(blob)
         if base is not None:
-            state |= {
-                "base." + k: v.float() if v.is_floating_point() else v
-                for k, v in st_load(base).items()
-            }
+            state |= fp32_state(base, prefix="base.")
         model.load_state_dict(state)
         return cls(name, model, weights_id((base or b"") + blob), quality, bf16)
 
@@ -256,7 +253,7 @@ def load(
     blob = path.read_bytes()
     meta_path = path.with_suffix(".json")
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    base = _base_weights(path, meta.get("base"))
+    base = base_weights(path, meta.get("base"))
     try:
         codec = Codec.from_safetensors(name, blob, meta.get("config", {}), quality, bf16, base)
     except (RuntimeError, KeyError, ValueError) as e:
@@ -267,7 +264,12 @@ def load(
     return codec
 
 
-def _base_weights(path: Path, base: dict | None) -> bytes | None:
+def fp32_state(blob: bytes, prefix: str = "") -> dict[str, torch.Tensor]:
+    """A state dict from safetensors bytes, floating tensors as fp32, keys under ``prefix``."""
+    return {prefix + k: v.float() if v.is_floating_point() else v for k, v in st_load(blob).items()}
+
+
+def base_weights(path: Path, base: dict | None) -> bytes | None:
     """The frozen base a weights file was trained over (its .json names the file and hash)."""
     if not base:
         return None

@@ -90,13 +90,15 @@ def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
     """A state dict from shipped weights (.safetensors) or a training checkpoint (.pt)."""
     path = Path(path)
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+        from wzcodec.codec import base_weights, fp32_state
 
-        state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(path).items()}
+        state = fp32_state(path.read_bytes())
         meta = path.with_suffix(".json")
-        base = json.loads(meta.read_text()).get("base") if meta.exists() else None
-        if base:  # a file that references its frozen base (dsin): load the base under base.
-            state |= {"base." + k: v for k, v in load_weights(path.parent / base["file"]).items()}
+        base = base_weights(
+            path, json.loads(meta.read_text()).get("base") if meta.exists() else None
+        )
+        if base is not None:  # a file that references its frozen base (dsin)
+            state |= fp32_state(base, prefix="base.")
         return state
     return torch.load(path, map_location="cpu", weights_only=True)["model"]
 
@@ -143,10 +145,7 @@ class Batches:
         items = [self.ds.sample(i, random.Random(s)) for i, s in zip(idx, seeds, strict=True)]
         x, y = (torch.stack(t) for t in zip(*items, strict=True))
         if self.device.type == "cuda":  # the copy overlaps the previous step's kernels
-            x, y = (
-                x.pin_memory().to(self.device, non_blocking=True),
-                y.pin_memory().to(self.device, non_blocking=True),
-            )
+            x, y = (t.pin_memory().to(self.device, non_blocking=True) for t in (x, y))
         cl = torch.channels_last
         return x.contiguous(memory_format=cl), y.contiguous(memory_format=cl)
 
@@ -510,13 +509,13 @@ def save_weights(
     meta = {"model": model.model_name, "config": model.config, **(meta or {})}
     if base is not None:  # a frozen base (dsin's hyperprior) is referenced, not copied
         base = Path(base)
+        if base.parent.resolve() != out_dir.resolve():
+            raise ValueError(f"base weights {base} must sit in {out_dir}")
         base_blob = base.read_bytes()
         if not _same_base(model, base_blob):
             raise ValueError(f"the model's base. weights differ from {base}")
         tensors = {k: v for k, v in tensors.items() if not k.startswith("base.")}
         meta["base"] = {"file": base.name, "sha256": hashlib.sha256(base_blob).hexdigest()}
-        if base.parent.resolve() != out_dir.resolve():
-            raise ValueError(f"base weights {base} must sit in {out_dir}")
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.safetensors"
     with atomic_open(path) as f:
