@@ -100,7 +100,7 @@ class VariableRateHyperprior(nn.Module):
         """Returns ([y_strings, z_strings], ŷ) where ŷ equals what ``decompress`` rebuilds."""
         gy, gz = self.gains(q)
         one = torch.ones_like(gy)
-        out = self.codec.compress(y.float() * gy, one, gz, one, 1 / gz)
+        out = self.codec.compress(y.float().contiguous() * gy, one, gz, one, 1 / gz)
         return out["strings"], out["y_hat"] / gy
 
     def decompress(self, strings: list[list[bytes]], y_shape: tuple[int, int], q: float) -> Tensor:
@@ -138,7 +138,7 @@ class VariableRateFactorized(nn.Module):
 
     def compress(self, y: Tensor, q: float) -> tuple[list[list[bytes]], Tensor]:
         g = self.gain(q)
-        strings = self.entropy_bottleneck.compress(y.float() * g)
+        strings = self.entropy_bottleneck.compress(y.float().contiguous() * g)
         y_hat = self.entropy_bottleneck.decompress(strings, y.shape[-2:])
         return [strings], y_hat / g
 

@@ -43,12 +43,15 @@ def synthesis_stages(cin: list[int], N: int, cout: int = 3) -> nn.ModuleList:
     return nn.ModuleList([*stages, deconv(cin[3], cout)])
 
 
-def run_bf16(enabled: bool, module: nn.Module, *inputs: Tensor) -> Tensor:
-    """``module(*inputs)``, under bf16 autocast when ``enabled`` (CPU or CUDA); returns fp32."""
+def run_bf16(enabled: bool, module: nn.Module, *inputs: Tensor, keep: bool = False) -> Tensor:
+    """``module(*inputs)``, under bf16 autocast when ``enabled`` (CPU or CUDA); returns fp32,
+    or with ``keep`` the module's own output dtype (for features that only feed the next
+    bf16 stage: converting them to fp32 and back is exact, but costs two copies)."""
     if not enabled:
         return module(*inputs)
     with torch.autocast(inputs[0].device.type, dtype=torch.bfloat16):
-        return module(*inputs).float()
+        out = module(*inputs)
+    return out if keep else out.float()
 
 
 def sincos(n: int, dim: int, device=None) -> Tensor:
@@ -61,6 +64,12 @@ def sincos(n: int, dim: int, device=None) -> Tensor:
     pe[:, 0::2] = torch.sin(pos * freq)
     pe[:, 1::2] = torch.cos(pos * freq)
     return pe
+
+
+def _compute_dtype(t: Tensor) -> torch.dtype:
+    """The dtype matrix products run in: autocast's where it is on, else ``t``'s."""
+    dev = t.device.type
+    return torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else t.dtype
 
 
 def attend(q: Tensor, k: Tensor, v: Tensor, heads: int) -> Tensor:
@@ -108,36 +117,54 @@ class BandCAM(nn.Module):
         p = self.p
         return t.reshape(B, R, W, C, p, p).permute(0, 3, 1, 4, 2, 5).reshape(B, C, R * p, W * p)
 
+    def _heads(self, f: Tensor, pad: int) -> Tensor:
+        """(B, C, h, w) -> (B, R + 2·pad, heads, W, C·p·p/heads): each token split into heads
+        (channel-major, as ``_tokens``), rows replicated ``pad`` times at both borders."""
+        B, C, h, w = f.shape
+        p, H = self.p, self.heads
+        R = h // p
+        t = f.reshape(B, H, C // H, R, p, w // p, p).permute(0, 3, 1, 5, 2, 4, 6)
+        rows = torch.arange(-pad, R + pad, device=f.device).clamp(0, R - 1)
+        t = torch.index_select(t, 1, rows)  # one copy: padding and layout together
+        return t.reshape(B, R + 2 * pad, H, w // p, C * p * p // H)
+
     def forward(self, fx: Tensor, fy: Tensor) -> Tensor:
-        B, C, _h, _w = fx.shape
-        tx, ty = self._tokens(fx), self._tokens(fy)
-        R, W = tx.shape[1], tx.shape[2]
+        B, C, h, w = fx.shape
+        p, H, b = self.p, self.heads, self.band
+        R, W, dh = h // p, w // p, self.dim // self.heads
+        dt = _compute_dtype(fx)
         col = sincos(W, self.dim, fx.device)
-        q = self.to_q(self.norm_q(tx)) + col  # (B, R, W, d)
-        k = self.to_k(self.norm_k(ty)) + col
-        b, nb = self.band, 2 * self.band + 1
-        # keys/values of rows r-b..r+b for every query row r (replicate at the borders),
-        # gathered a chunk of query rows at a time so memory stays bounded at any size
+        q = self.to_q(self.norm_q(self._tokens(fx))) + col  # (B, R, W, d)
+        k = self.to_k(self.norm_k(self._tokens(fy))) + col
+        # Per head. The keys of query row r are y's rows r-b..r+b (clamped at the borders),
+        # each plus its row offset: a band of (2b+1)·W keys, cheap to copy (dim d). The values
+        # (dim C·p·p, up to 2048) are not copied per band: they are padded by b rows once, and
+        # the attention-weighted sum runs per offset o over rows r+o of the padded values.
+        nb = 2 * b + 1
+        q = (q * dh**-0.5).view(B, R, W, H, dh).transpose(2, 3).to(dt)  # (B, R, H, W, dh)
         rows = torch.arange(R, device=fx.device)
-        idx = (rows[:, None] + torch.arange(-b, b + 1, device=fx.device)).clamp(0, R - 1)
-        per_row = B * nb * W * (self.dim + ty.shape[-1] + W)
-        chunk = max(1, self.max_elements // per_row)
+        band = (rows[:, None] + torch.arange(-b, b + 1, device=fx.device)).clamp(0, R - 1)
+        k = k.view(B, R, W, H, dh)[:, band] + self.row_offset.view(nb, 1, H, dh)
+        k = k.permute(0, 1, 4, 2, 3, 5).reshape(B, R, H, nb * W, dh).to(dt)
+        v = self._heads(fy.to(dt), b)  # (B, R + 2b, H, W, dv)
+        chunk = max(1, self.max_elements // (B * H * W * (nb * W + v.shape[-1])))
         outs, maps = [], []
         for r0 in range(0, R, chunk):
-            ri = idx[r0 : r0 + chunk]
-            n = ri.shape[0]
-            kb = k[:, ri] + self.row_offset[None, None, :, None, :]  # (B, n, 2b+1, W, d)
-            qf = q[:, r0 : r0 + n].reshape(B * n, W, self.dim)
-            kf = kb.reshape(B * n, nb * W, self.dim)
-            vf = ty[:, ri].reshape(B * n, nb * W, -1)
-            outs.append(attend(qf, kf, vf, self.heads).reshape(B, n, W, -1))
+            n = min(chunk, R - r0)
+            s = torch.matmul(q[:, r0 : r0 + n], k[:, r0 : r0 + n].transpose(-1, -2))
+            a = s.softmax(-1)  # (B, n, H, W, nb·W): over the band
+            o_ = sum(
+                torch.matmul(a[..., o * W : (o + 1) * W], v[:, r0 + o : r0 + o + n])
+                for o in range(nb)
+            )
+            outs.append(o_)
             if self.keep_attention:  # head 0's attention map, for `wz visualize`
-                dh = self.dim // self.heads
-                s = torch.einsum("nqd,nkd->nqk", qf[..., :dh], kf[..., :dh]) / math.sqrt(dh)
-                maps.append(s.softmax(-1).reshape(B, n, W, nb, W))
+                maps.append(a[:, :, 0].unflatten(-1, (nb, W)))
         if self.keep_attention:
-            self.last_attention = torch.cat(maps, 1)
-        return self._fold(torch.cat(outs, 1), C)
+            self.last_attention = torch.cat(maps, 1)  # (B, R, W, 2b+1, W)
+        out = torch.cat(outs, 1)  # (B, R, H, W, dv), in the compute dtype
+        out = out.reshape(B, R, H, W, C // H, p, p).permute(0, 2, 4, 1, 5, 3, 6)
+        return out.reshape(B, C, h, w)
 
 
 class ChannelPatchCAM(nn.Module):

@@ -93,7 +93,7 @@ class NDIC(CodecModel):
         h = torch.cat([v_y, w], 1)
         feats = []
         for stage in self.d_y[:3]:
-            h = run_bf16(self.bf16, stage, h)
+            h = run_bf16(self.bf16, stage, h, keep=True)
             feats.append(h)
         out = {"w": w, "v_y": v_y, "feats": feats}
         if need_y_hat:
@@ -103,9 +103,9 @@ class NDIC(CodecModel):
     def decode_x(self, v_hat: Tensor, side: dict) -> Tensor:
         h = torch.cat([v_hat, side["w"]], 1)
         for i, stage in enumerate(self.d_x):
-            h = run_bf16(self.bf16, stage, h)
+            h = run_bf16(self.bf16, stage, h, keep=i < 3)
             if self.cams is not None and i < 3:
-                aligned = run_bf16(self.bf16, self.cams[i], h, side["feats"][i])
+                aligned = run_bf16(self.bf16, self.cams[i], h, side["feats"][i], keep=True)
                 h = torch.cat([h, aligned], 1)
         return h
 
