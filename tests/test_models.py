@@ -86,7 +86,8 @@ def test_paper_cam_is_invariant_to_permuting_y_tokens():
 
 
 def _band_reference(cam: BandCAM, fx, fy):
-    """Dense attention, one query row at a time, over the rows of its band: the definition."""
+    """Dense attention, one query at a time, over the keys of its band's rows (within +-window
+    columns when windowed, plus the learned column bias): the definition."""
     tx, ty = cam._tokens(fx), cam._tokens(fy)
     B, R, W, _ = tx.shape
     from wzcodec.models.layers import sincos
@@ -94,29 +95,55 @@ def _band_reference(cam: BandCAM, fx, fy):
     col = sincos(W, cam.dim)
     q = cam.to_q(cam.norm_q(tx)) + col
     k = cam.to_k(cam.norm_k(ty)) + col
+    H, dh, K = cam.heads, cam.dim // cam.heads, cam.window
     out = torch.zeros(B, R, W, ty.shape[-1])
     for r in range(R):
-        rows = [min(max(r + o, 0), R - 1) for o in range(-cam.band, cam.band + 1)]
-        kr = torch.cat([k[:, j] + cam.row_offset[o] for o, j in enumerate(rows)], 1)
-        vr = torch.cat([ty[:, j] for j in rows], 1)
-        out[:, r] = attend(q[:, r], kr, vr, cam.heads)
+        for c in range(W):
+            scores, values = [], []
+            for o, dr in enumerate(range(-cam.band, cam.band + 1)):
+                j = min(max(r + dr, 0), R - 1)
+                cols = range(W) if not K else range(max(0, c - K), min(W, c + K + 1))
+                for c2 in cols:
+                    kk = (k[:, j, c2] + cam.row_offset[o]).view(B, H, dh)
+                    sc = (q[:, r, c].view(B, H, dh) * kk).sum(-1) / dh**0.5
+                    if K:
+                        sc = sc + cam.col_bias[:, o, c2 - c + K]
+                    scores.append(sc)
+                    values.append(ty[:, j, c2].view(B, H, -1))
+            att = torch.stack(scores, -1).softmax(-1)  # (B, H, keys)
+            out[:, r, c] = torch.einsum("bhk,bkhd->bhd", att, torch.stack(values, 1)).flatten(1)
     return cam._fold(out, fx.shape[1])
 
 
-def test_band_cam_matches_dense_reference_and_chunking_changes_nothing():
+@pytest.mark.parametrize("window", [0, 2, 3])
+def test_band_cam_matches_dense_reference_and_chunking_changes_nothing(window):
     torch.manual_seed(0)
-    cam = BandCAM(8, patch=2, dim=16, heads=2, band=1)
+    cam = BandCAM(8, patch=2, dim=16, heads=2, band=1, window=window)
     with torch.no_grad():
         cam.row_offset.normal_()
-    fx, fy = torch.randn(1, 8, 12, 20), torch.randn(1, 8, 12, 20)
+        if window:
+            cam.col_bias.normal_()
+    fx, fy = torch.randn(1, 8, 12, 22), torch.randn(1, 8, 12, 22)  # 11 token columns
     ref = _band_reference(cam, fx, fy)
     assert torch.allclose(cam(fx, fy), ref, atol=1e-5)
     cam.max_elements = 1  # one query row per chunk
     assert torch.allclose(cam(fx, fy), ref, atol=1e-5)
 
 
-def test_band_cam_attention_rows_sum_to_one():
-    cam = BandCAM(8, patch=1, dim=16, heads=2, band=2)
+def test_windowed_band_cam_ignores_y_beyond_its_window():
+    torch.manual_seed(0)
+    cam = BandCAM(4, patch=1, dim=8, heads=2, band=0, window=3)
+    fx, fy = torch.randn(1, 4, 2, 16), torch.randn(1, 4, 2, 16)
+    out = cam(fx, fy)
+    fy2 = fy.clone()
+    fy2[..., 10:] = torch.randn(1, 4, 2, 6)  # columns 10.. are beyond the window of columns 0..6
+    assert torch.equal(cam(fx, fy2)[..., :7], out[..., :7])
+    assert not torch.allclose(cam(fx, fy2)[..., 7:], out[..., 7:])
+
+
+@pytest.mark.parametrize("window", [0, 3])
+def test_band_cam_attention_rows_sum_to_one(window):
+    cam = BandCAM(8, patch=1, dim=16, heads=2, band=2, window=window)
     cam.keep_attention = True
     cam(torch.randn(1, 8, 6, 10), torch.randn(1, 8, 6, 10))
     att = cam.last_attention  # (B, R, W, 2b+1, W)

@@ -103,6 +103,11 @@ def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=True)["model"]
 
 
+# parameters a config option adds to a model (``window`` adds ``col_bias``): a warm start from
+# the same model without the option keeps their initial value and trains them as new ones
+NEW_PARAMETERS = {"col_bias"}
+
+
 def init_model(model: torch.nn.Module, cfg: dict) -> set[str]:
     """Warm start from ``init_from``: a trained ``hyperprior`` (mapped by the model's
     ``load_hyperprior``) or weights of the same model. Returns the parameter names loaded."""
@@ -111,8 +116,11 @@ def init_model(model: torch.nn.Module, cfg: dict) -> set[str]:
     state = load_weights(cfg["init_from"])
     if hasattr(model, "load_hyperprior") and any(k.startswith("g_a.") for k in state):
         return model.load_hyperprior(state)
-    model.load_state_dict(state)
-    return {n for n, _ in model.named_parameters()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    new = [k for k in missing if k.rsplit(".", 1)[-1] in NEW_PARAMETERS]
+    if unexpected or len(new) != len(missing):
+        model.load_state_dict(state)  # raises, naming what does not match
+    return {n for n, _ in model.named_parameters() if n not in new}
 
 
 def param_groups(model: torch.nn.Module, cfg: dict, warm: set[str]):

@@ -31,13 +31,15 @@ class ATN(NDIC):
         "attn_dim": 128,
         "heads": 4,
         "band": 2,
+        "window": 0,
     }
 
-    def __init__(self, attn_dim: int = 128, heads: int = 4, band: int = 2, **kw):
+    def __init__(self, attn_dim: int = 128, heads: int = 4, band: int = 2, window: int = 0, **kw):
         super().__init__(**kw)
-        self.config.update({"attn_dim": attn_dim, "heads": heads, "band": band})
+        self.config.update({"attn_dim": attn_dim, "heads": heads, "band": band, "window": window})
         self.cams = nn.ModuleList(
-            BandCAM(self.N, patch=p, dim=attn_dim, heads=heads, band=band) for p in (1, 2, 4)
+            BandCAM(self.N, patch=p, dim=attn_dim, heads=heads, band=band, window=window)
+            for p in (1, 2, 4)
         )
 
     def d_x_inputs(self) -> list[int]:

@@ -10,14 +10,18 @@ values) at the same scale; their output is concatenated onto the x features.
 ``BandCAM`` (model ``atn``, any resolution)::
 
     x_feat (C,h,w) ─ p×p patches ─ LN ─ Linear ─ +pos ─► Q ─┐
-    y_feat (C,h,w) ─ p×p patches ─ LN ─ Linear ─ +pos ─► K ─┼─ SDPA per head over the keys in
-    y_feat (C,h,w) ─ p×p patches ──────────────────────► V ─┘  rows r-b..r+b (all columns)
+    y_feat (C,h,w) ─ p×p patches ─ LN ─ Linear ─ +pos ─► K ─┼─ attention per head over the keys
+    y_feat (C,h,w) ─ p×p patches ──────────────────────► V ─┘  in rows r-b..r+b (all columns,
+                                                             │  or ±window columns)
                                                              └─► fold ─► aligned y_feat (C,h,w)
 
     p = 8 / stride, so every scale has one token per 8x8 image pixels; the values are the raw y
     features (no projection), so the module starts as, and stays, a learned warp of y's
     features. Cost: O(H·W²) instead of O((H·W)²): a band of 2b+1 token rows around each query
     row covers stereo disparities along the row and small vertical offsets (±8·b pixels).
+    With ``window`` = K > 0 each query sees only key columns within ±K tokens (±8·K pixels),
+    plus a learned bias per head, row offset and column offset (a disparity prior that starts
+    Gaussian): cost O(H·W·K), linear in the image size.
 
 ``ChannelPatchCAM`` (model ``atn-paper``): the reference code's module, fixed input size.
 """
@@ -87,13 +91,26 @@ def attend(q: Tensor, k: Tensor, v: Tensor, heads: int) -> Tensor:
 class BandCAM(nn.Module):
     """Resolution-agnostic cross-attention over a band of token rows (see module docstring)."""
 
-    def __init__(self, channels: int, patch: int, dim: int = 128, heads: int = 4, band: int = 2):
+    def __init__(
+        self,
+        channels: int,
+        patch: int,
+        dim: int = 128,
+        heads: int = 4,
+        band: int = 2,
+        window: int = 0,
+    ):
         super().__init__()
-        self.p, self.heads, self.band, self.dim = patch, heads, band, dim
+        self.p, self.heads, self.band, self.dim, self.window = patch, heads, band, dim, window
         token = channels * patch * patch
         self.norm_q, self.norm_k = nn.LayerNorm(token), nn.LayerNorm(token)
         self.to_q, self.to_k = nn.Linear(token, dim), nn.Linear(token, dim)
         self.row_offset = nn.Parameter(torch.zeros(2 * band + 1, dim))  # key row - query row
+        if window:  # a learned score bias per head, row offset and column offset (-K..K),
+            # starting as a Gaussian prior on the offset (sigma K/2; -2 at the window's edge)
+            rel = torch.arange(-window, window + 1, dtype=torch.float32)
+            prior = -2.0 * (rel / window) ** 2
+            self.col_bias = nn.Parameter(prior.expand(heads, 2 * band + 1, -1).clone())
         # Start as a matcher: keys and queries share their initial projection (scaled by 2, so a
         # feature's best match already dominates its band), and D_x and D_y start as the same
         # synthesis transform (models/ndic.py: load_hyperprior), so corresponding places of x
@@ -145,8 +162,20 @@ class BandCAM(nn.Module):
         rows = torch.arange(R, device=fx.device)
         band = (rows[:, None] + torch.arange(-b, b + 1, device=fx.device)).clamp(0, R - 1)
         k = k.view(B, R, W, H, dh)[:, band] + self.row_offset.view(nb, 1, H, dh)
-        k = k.permute(0, 1, 4, 2, 3, 5).reshape(B, R, H, nb * W, dh).to(dt)
+        k = k.permute(0, 1, 4, 2, 3, 5).to(dt)  # (B, R, H, nb, W, dh)
         v = self._heads(fy.to(dt), b)  # (B, R + 2b, H, W, dv)
+        if self.window:
+            out = self._attend_window(q, k, v)
+        else:
+            out = self._attend_rows(q, k.reshape(B, R, H, nb * W, dh), v)
+        out = out.reshape(B, R, H, W, C // H, p, p).permute(0, 2, 4, 1, 5, 3, 6)
+        return out.reshape(B, C, h, w)
+
+    def _attend_rows(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """Every query attends to all columns of its band's rows: q (B, R, H, W, dh),
+        k (B, R, H, nb·W, dh), padded v (B, R + 2b, H, W, dv) -> (B, R, H, W, dv)."""
+        B, R, H, W, _ = q.shape
+        nb = 2 * self.band + 1
         chunk = max(1, self.max_elements // (B * H * W * (nb * W + v.shape[-1])))
         outs, maps = [], []
         for r0 in range(0, R, chunk):
@@ -162,9 +191,67 @@ class BandCAM(nn.Module):
                 maps.append(a[:, :, 0].unflatten(-1, (nb, W)))
         if self.keep_attention:
             self.last_attention = torch.cat(maps, 1)  # (B, R, W, 2b+1, W)
-        out = torch.cat(outs, 1)  # (B, R, H, W, dv), in the compute dtype
-        out = out.reshape(B, R, H, W, C // H, p, p).permute(0, 2, 4, 1, 5, 3, 6)
-        return out.reshape(B, C, h, w)
+        return torch.cat(outs, 1)  # in the compute dtype
+
+    def _window_bias(self, W: int, device) -> Tensor:
+        """Additive scores of the windowed layout (see ``_attend_window``): the learned column
+        bias where |key column - query column| <= K and the key lies in the image, else -inf.
+        Shape (H, blocks, K, nb·3K)."""
+        K, nb = self.window, 2 * self.band + 1
+        blocks = -(-W // K)
+        i = torch.arange(K, device=device)[:, None]  # query within its block
+        t = torch.arange(3 * K, device=device)[None, :]  # key within the block's halo
+        rel = t - K - i  # key column - query column
+        col = torch.arange(blocks, device=device)[:, None, None] * K + t - K  # key column
+        ok = (rel.abs() <= K) & (col >= 0) & (col < W)  # (blocks, K, 3K)
+        bias = self.col_bias[:, :, rel.clamp(-K, K) + K]  # (H, nb, K, 3K)
+        bias = bias[:, None].expand(-1, blocks, -1, -1, -1).float()
+        bias = bias.masked_fill(~ok[None, :, None], float("-inf"))
+        return bias.permute(0, 1, 3, 2, 4).reshape(self.heads, blocks, K, nb * 3 * K)
+
+    def _attend_window(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """Every query attends to the band's rows within +-K columns (K = ``window`` tokens):
+        cost linear in the width. Columns are cut into blocks of K queries; a block's keys and
+        values are the 3K columns around it (its halo), masked to the exact window, so the
+        result does not depend on the blocking. q (B, R, H, W, dh), k (B, R, H, nb, W, dh),
+        padded v (B, R + 2b, H, W, dv) -> (B, R, H, W, dv)."""
+        B, R, H, W, dh = q.shape
+        K, b, nb, dv = self.window, self.band, 2 * self.band + 1, v.shape[-1]
+        blocks = -(-W // K)
+        extra = blocks * K - W
+        q = F.pad(q, (0, 0, 0, extra)).view(B, R, H, blocks, K, dh)
+        k = F.pad(k, (0, 0, K, K + extra)).unfold(-2, 3 * K, K)  # (B,R,H,nb,blocks,dh,3K)
+        k = k.permute(0, 1, 2, 4, 3, 6, 5).reshape(B, R, H, blocks, nb * 3 * K, dh)
+        v = F.pad(v, (0, 0, K, K + extra)).unfold(-2, 3 * K, K)  # (B,R+2b,H,blocks,dv,3K)
+        bias = self._window_bias(W, q.device)
+        chunk = max(1, self.max_elements // (B * H * blocks * 3 * K * (nb * K + dv)))
+        outs, maps = [], []
+        for r0 in range(0, R, chunk):
+            n = min(chunk, R - r0)
+            s = torch.matmul(q[:, r0 : r0 + n], k[:, r0 : r0 + n].transpose(-1, -2))
+            a = (s.float() + bias).softmax(-1).to(q.dtype)  # (B, n, H, blocks, K, nb·3K)
+            vc = v[:, r0 : r0 + n + 2 * b].transpose(-1, -2).contiguous()  # (.., 3K, dv)
+            o_ = sum(
+                torch.matmul(a[..., o * 3 * K : (o + 1) * 3 * K], vc[:, o : o + n])
+                for o in range(nb)
+            )
+            outs.append(o_.reshape(B, n, H, blocks * K, dv)[:, :, :, :W])
+            if self.keep_attention:
+                maps.append(self._full_map(a[:, :, 0], W))
+        if self.keep_attention:
+            self.last_attention = torch.cat(maps, 1)
+        return torch.cat(outs, 1)
+
+    def _full_map(self, a: Tensor, W: int) -> Tensor:
+        """Head 0's windowed attention (B, n, blocks, K, nb·3K) laid out as the full-row map
+        (B, n, W, nb, W) that ``wz visualize`` reads (zeros outside the window)."""
+        B, n, blocks, K, _ = a.shape
+        nb = 2 * self.band + 1
+        full = a.new_zeros(B, n, blocks * K, nb, (blocks + 2) * K)
+        a = a.float().unflatten(-1, (nb, 3 * K))
+        for j in range(blocks):
+            full[:, :, j * K : (j + 1) * K, :, j * K : (j + 3) * K] = a[:, :, j]
+        return full[:, :, :W, :, K : K + W]
 
 
 class ChannelPatchCAM(nn.Module):
