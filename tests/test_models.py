@@ -249,3 +249,24 @@ def test_warm_start_from_hyperprior_copies_transforms_and_marks_new_parts():
     assert torch.equal(atn.d_y[3].weight[:128], hp.g_s[6].weight)
     assert "d_x.0.0.weight" in warm and "latent.log_gain_y" in warm
     assert not any(name.startswith(("cams.", "eb_y.", "eb_w.")) for name in warm)
+
+
+def test_attention_alignment_counts_same_row_and_plausible_disparities():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts/attention_alignment.py"
+    spec = importlib.util.spec_from_file_location("attention_alignment", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    R, W, nb = 2, 10, 3
+    att = torch.full((R, W, nb, W), 0.01)
+    for c in range(W):  # row 0: every query's best key is 2 columns left in its own row
+        att[0, c, 1, max(c - 2, 0)] = 1.0
+        att[1, c, 0, c] = 1.0  # row 1: best key in the row above, same column
+    s = mod.alignment(att, max_disparity=3)
+    assert s["same_row"] == 0.5 and s["plausible"] == 0.5
+    att[0, :, 1, :] = 0.01
+    att[0, :, 1, W - 1] = 1.0  # best key far to the right: same row, impossible disparity
+    s = mod.alignment(att, max_disparity=3)
+    assert s["same_row"] == 0.5 and s["plausible"] == pytest.approx(1 / 20)  # only (0, 9)

@@ -233,3 +233,24 @@ def test_equal_bpp_comparison_interpolates_the_other_curve_per_image(tmp_path):
     (tmp_path / "p.csv").write_text("\n".join(rows) + "\n")
     # at 0.5 bpp b interpolates to 29.5 dB: a wins by 1.5; a's 3.0 bpp is outside b's curve
     assert mod.compare(str(tmp_path / "p.csv"), "a", "b") == [(1.0, 1, 1, 1.5)]
+
+
+def test_warm_start_from_the_same_model_without_window_keeps_the_new_bias_only(tmp_path):
+    from wzcodec.models import build
+    from wzcodec.train import init_model, save_weights
+
+    small = {"N": 16, "M": 24, "levels": 2, "attn_dim": 8, "heads": 2}
+    torch.manual_seed(0)
+    src = build("atn", **small)
+    save_weights(src, tmp_path, "atn", fp16=False)
+    dst = build("atn", window=3, **small)
+    prior = dst.cams[0].col_bias.detach().clone()
+    warm = init_model(dst, {"init_from": str(tmp_path / "atn.safetensors")})
+    assert not any("col_bias" in n for n in warm) and "cams.0.to_q.weight" in warm
+    assert torch.equal(dst.cams[0].col_bias, prior)
+    assert torch.equal(dst.cams[2].to_k.weight, src.cams[2].to_k.weight)
+    with pytest.raises(RuntimeError):  # anything else that does not match is still an error
+        init_model(
+            build("atn", **{**small, "attn_dim": 16}),
+            {"init_from": str(tmp_path / "atn.safetensors")},
+        )

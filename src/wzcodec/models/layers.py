@@ -159,15 +159,16 @@ class BandCAM(nn.Module):
         # the attention-weighted sum runs per offset o over rows r+o of the padded values.
         nb = 2 * b + 1
         q = (q * dh**-0.5).view(B, R, W, H, dh).transpose(2, 3).to(dt)  # (B, R, H, W, dh)
-        rows = torch.arange(R, device=fx.device)
-        band = (rows[:, None] + torch.arange(-b, b + 1, device=fx.device)).clamp(0, R - 1)
-        k = k.view(B, R, W, H, dh)[:, band] + self.row_offset.view(nb, 1, H, dh)
-        k = k.permute(0, 1, 4, 2, 3, 5).to(dt)  # (B, R, H, nb, W, dh)
         v = self._heads(fy.to(dt), b)  # (B, R + 2b, H, W, dv)
         if self.window:
-            out = self._attend_window(q, k, v)
+            rows = torch.arange(-b, R + b, device=fx.device).clamp(0, R - 1)
+            out = self._attend_window(q, k.view(B, R, W, H, dh)[:, rows].to(dt), v)
         else:
-            out = self._attend_rows(q, k.reshape(B, R, H, nb * W, dh), v)
+            rows = torch.arange(R, device=fx.device)
+            band = (rows[:, None] + torch.arange(-b, b + 1, device=fx.device)).clamp(0, R - 1)
+            k = k.view(B, R, W, H, dh)[:, band] + self.row_offset.view(nb, 1, H, dh)
+            k = k.permute(0, 1, 4, 2, 3, 5).reshape(B, R, H, nb * W, dh).to(dt)
+            out = self._attend_rows(q, k, v)
         out = out.reshape(B, R, H, W, C // H, p, p).permute(0, 2, 4, 1, 5, 3, 6)
         return out.reshape(B, C, h, w)
 
@@ -193,65 +194,93 @@ class BandCAM(nn.Module):
             self.last_attention = torch.cat(maps, 1)  # (B, R, W, 2b+1, W)
         return torch.cat(outs, 1)  # in the compute dtype
 
-    def _window_bias(self, W: int, device) -> Tensor:
-        """Additive scores of the windowed layout (see ``_attend_window``): the learned column
-        bias where |key column - query column| <= K and the key lies in the image, else -inf.
-        Shape (H, blocks, K, nb·3K)."""
-        K, nb = self.window, 2 * self.band + 1
-        blocks = -(-W // K)
-        i = torch.arange(K, device=device)[:, None]  # query within its block
-        t = torch.arange(3 * K, device=device)[None, :]  # key within the block's halo
-        rel = t - K - i  # key column - query column
-        col = torch.arange(blocks, device=device)[:, None, None] * K + t - K  # key column
-        ok = (rel.abs() <= K) & (col >= 0) & (col < W)  # (blocks, K, 3K)
-        bias = self.col_bias[:, :, rel.clamp(-K, K) + K]  # (H, nb, K, 3K)
-        bias = bias[:, None].expand(-1, blocks, -1, -1, -1).float()
-        bias = bias.masked_fill(~ok[None, :, None], float("-inf"))
-        return bias.permute(0, 1, 3, 2, 4).reshape(self.heads, blocks, K, nb * 3 * K)
+    def _window_bias(self, W: int, G: int, device) -> Tensor:
+        """Additive scores of the windowed layout (see ``_attend_window``), shape
+        (H, G, K, nb, 3, K) for (head, block slot, query in block, row offset, block shift -1/0/1,
+        key in block): the learned column bias where |key column - query column| <= K and the
+        key lies in the image, else -inf; 0 for the two empty slots (never read)."""
+        K = self.window
+        slot = torch.arange(G, device=device).view(G, 1, 1, 1)
+        i = torch.arange(K, device=device).view(1, K, 1, 1)
+        shift = torch.arange(-1, 2, device=device).view(1, 1, 3, 1)
+        t = torch.arange(K, device=device).view(1, 1, 1, K)
+        rel = shift * K + t - i  # key column - query column, (1, K, 3, K)
+        key_col = (slot - 1 + shift) * K + t  # (G, 1, 3, K)
+        ok = (rel.abs() <= K) & (key_col >= 0) & (key_col < W)
+        ok = ok | (slot == 0) | (slot == G - 1)  # (G, K, 3, K)
+        bias = self.col_bias[:, :, rel.clamp(-K, K) + K]  # (H, nb, 1, K, 3, K)
+        bias = bias.permute(0, 2, 3, 1, 4, 5).float()  # (H, 1, K, nb, 3, K)
+        empty = (slot == 0) | (slot == G - 1)  # (G, 1, 1, 1)
+        bias = bias.masked_fill(empty[:, :, None], 0.0)  # (H, G, K, nb, 3, K)
+        return bias.masked_fill(~ok[:, :, None], float("-inf"))
+
+    @staticmethod
+    def _grid(t: Tensor, K: int, G: int, rows: int, lead: int = 0, tail: int = 0) -> Tensor:
+        """(B, H, r, W, d) -> (lead + B·H·rows·G + tail, K, d): per (batch, head), ``rows``
+        rows of G slots of K columns; the image's columns fill slots 1..G-2, the rest is 0."""
+        B, H, r, W, d = t.shape
+        buf = t.new_zeros(lead + B * H * rows * G + tail, K, d)
+        grid = buf[lead : lead + B * H * rows * G].view(B, H, rows, G * K, d)
+        grid[:, :, :r, K : K + W] = t
+        return buf
 
     def _attend_window(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-        """Every query attends to the band's rows within +-K columns (K = ``window`` tokens):
-        cost linear in the width. Columns are cut into blocks of K queries; a block's keys and
-        values are the 3K columns around it (its halo), masked to the exact window, so the
-        result does not depend on the blocking. q (B, R, H, W, dh), k (B, R, H, nb, W, dh),
-        padded v (B, R + 2b, H, W, dv) -> (B, R, H, W, dv)."""
+        """Every query attends to the band's rows within ±K columns (K = ``window`` tokens):
+        cost linear in the image size. q (B, R, H, W, dh); k (B, R + 2b, W, H, dh) and v
+        (B, R + 2b, H, W, dv), both padded by b rows -> (B, R, H, W, dv).
+
+        Layout: every (batch, head) is a grid of R + 2b rows of G = ceil(W/K) + 2 slots, each
+        slot K columns, flattened into one axis of slots. The keys of the queries in slot f at
+        row offset o (0..2b) and block shift s (-1, 0, 1) are then slot f + o·G + s of the key
+        grid, for every f at once: 3·(2b+1) batched products over one contiguous slice each,
+        no copies of the values. A bias masks keys beyond ±K columns or outside the image, so
+        the result equals the sliding-window definition."""
         B, R, H, W, dh = q.shape
         K, b, nb, dv = self.window, self.band, 2 * self.band + 1, v.shape[-1]
-        blocks = -(-W // K)
-        extra = blocks * K - W
-        q = F.pad(q, (0, 0, 0, extra)).view(B, R, H, blocks, K, dh)
-        k = F.pad(k, (0, 0, K, K + extra)).unfold(-2, 3 * K, K)  # (B,R,H,nb,blocks,dh,3K)
-        k = k.permute(0, 1, 2, 4, 3, 6, 5).reshape(B, R, H, blocks, nb * 3 * K, dh)
-        v = F.pad(v, (0, 0, K, K + extra)).unfold(-2, 3 * K, K)  # (B,R+2b,H,blocks,dv,3K)
-        bias = self._window_bias(W, q.device)
-        chunk = max(1, self.max_elements // (B * H * blocks * 3 * K * (nb * K + dv)))
+        G, Rp = -(-W // K) + 2, R + 2 * b
+        X, tail = Rp * G, 2 * b * G + 2
+        qg = self._grid(q.transpose(1, 2), K, G, Rp)  # (B·H·X, K, dh)
+        kg = self._grid(k.permute(0, 3, 1, 2, 4), K, G, Rp, lead=1, tail=tail)
+        vg = self._grid(v.transpose(1, 2), K, G, Rp, lead=1, tail=tail)
+        # the row offset adds q·row_offset[o] to every score at row offset o
+        qo = torch.einsum("nkd,ohd->nhko", qg.float(), self.row_offset.view(nb, H, dh))
+        qo = qo.view(B, H, X, H, K, nb).diagonal(dim1=1, dim2=3).movedim(-1, 1)
+        bias = self._window_bias(W, G, q.device)
+        shifts = [o * G + s for o in range(nb) for s in (-1, 0, 1)]
+        per_batch = H * X * K * (len(shifts) * K + dv)
+        chunk = max(1, self.max_elements // per_batch)
         outs, maps = [], []
-        for r0 in range(0, R, chunk):
-            n = min(chunk, R - r0)
-            s = torch.matmul(q[:, r0 : r0 + n], k[:, r0 : r0 + n].transpose(-1, -2))
-            a = (s.float() + bias).softmax(-1).to(q.dtype)  # (B, n, H, blocks, K, nb·3K)
-            vc = v[:, r0 : r0 + n + 2 * b].transpose(-1, -2).contiguous()  # (.., 3K, dv)
+        for b0 in range(0, B, chunk):
+            lo, hi = b0 * H * X, min(B, b0 + chunk) * H * X
+            n = (hi - lo) // (H * X)
+            s = torch.cat(
+                [torch.bmm(qg[lo:hi], kg[1 + d + lo : 1 + d + hi].transpose(1, 2)) for d in shifts],
+                -1,
+            ).float()  # (n·H·X, K, nb·3·K)
+            s = s.view(n, H, Rp, G, K, nb, 3, K) + bias[:, None]
+            s = s + qo[b0 : b0 + n].view(n, H, Rp, G, K, nb, 1, 1)
+            a = s.view(-1, K, len(shifts) * K).softmax(-1).to(q.dtype)
             o_ = sum(
-                torch.matmul(a[..., o * 3 * K : (o + 1) * 3 * K], vc[:, o : o + n])
-                for o in range(nb)
+                torch.bmm(a[:, :, j * K : (j + 1) * K], vg[1 + d + lo : 1 + d + hi])
+                for j, d in enumerate(shifts)
             )
-            outs.append(o_.reshape(B, n, H, blocks * K, dv)[:, :, :, :W])
+            o_ = o_.view(n, H, Rp, G * K, dv)[:, :, :R, K : K + W]
+            outs.append(o_.transpose(1, 2))  # (n, R, H, W, dv)
             if self.keep_attention:
-                maps.append(self._full_map(a[:, :, 0], W))
+                maps.append(self._full_map(a.view(n, H, Rp, G, K, nb, 3, K)[:, 0, :R], W))
         if self.keep_attention:
-            self.last_attention = torch.cat(maps, 1)
-        return torch.cat(outs, 1)
+            self.last_attention = torch.cat(maps, 0)
+        return torch.cat(outs, 0)
 
     def _full_map(self, a: Tensor, W: int) -> Tensor:
-        """Head 0's windowed attention (B, n, blocks, K, nb·3K) laid out as the full-row map
-        (B, n, W, nb, W) that ``wz visualize`` reads (zeros outside the window)."""
-        B, n, blocks, K, _ = a.shape
-        nb = 2 * self.band + 1
-        full = a.new_zeros(B, n, blocks * K, nb, (blocks + 2) * K)
-        a = a.float().unflatten(-1, (nb, 3 * K))
-        for j in range(blocks):
-            full[:, :, j * K : (j + 1) * K, :, j * K : (j + 3) * K] = a[:, :, j]
-        return full[:, :, :W, :, K : K + W]
+        """Head 0's windowed attention (B, R, G, K, nb, 3, K) laid out as the full-row map
+        (B, R, W, nb, W) that ``wz visualize`` reads (zeros outside the window)."""
+        B, R, G, K, nb, _, _ = a.shape
+        full = a.new_zeros(B, R, G * K, nb, (G + 2) * K, dtype=torch.float32)
+        for j in range(1, G - 1):  # query slot j: key columns of slots j-1..j+1
+            blk = a[:, :, j].float().reshape(B, R, K, nb, 3 * K)
+            full[:, :, j * K : (j + 1) * K, :, j * K : (j + 3) * K] = blk
+        return full[:, :, K : K + W, :, 2 * K : 2 * K + W]
 
 
 class ChannelPatchCAM(nn.Module):
