@@ -154,6 +154,29 @@ def test_eval_writes_csv_summary_bd_rate_and_plots(tmp_path, tiny_stereo, models
     assert "BD-rate vs hyperprior" in out
 
 
+def test_eval_merge_adds_a_method_to_an_earlier_run_and_refuses_other_images(tmp_path, tiny_stereo):
+    data = ["--data", f"stereo:{tiny_stereo}", "--split", "test"]
+    first, second = str(tmp_path / "first"), str(tmp_path / "second")
+    code, _, err = run_cli(
+        "eval", *data, "--models", "hyperprior", "--qualities", "1,6", "--out", first
+    )
+    assert code == 0, err
+    code, _, err = run_cli("eval", *data, "--models", "jpeg", "--merge", first, "--out", second)
+    assert code == 0, err
+    with open(tmp_path / "second/per_image.csv") as f:
+        models = [r["model"] for r in csv.DictReader(f)]
+    assert models.count("hyperprior") == 2 * 2 and models.count("jpeg") == 2 * 9
+    bd = json.loads((tmp_path / "second/summary.json").read_text())["bd_rate"]["psnr"]["all"]
+    assert set(bd) == {"hyperprior", "jpeg"}
+    other = str(tmp_path / "other")
+    code, _, err = run_cli(
+        "eval", "--data", f"stereo:{tiny_stereo}", "--split", "train", "--models", "jpeg",
+        "--merge", first, "--out", other,
+    )  # fmt: skip
+    assert code == 2 and "cannot merge" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "other").exists()
+
+
 def test_eval_with_worker_processes_gives_the_same_rows(tiny_stereo, monkeypatch):
     from wzcodec.evaluate import evaluate, load_pairs
 

@@ -136,10 +136,13 @@ def cmd_export(a) -> int:
 
 def cmd_eval(a) -> int:
     from wzcodec.evaluate import (
+        check_mergeable,
         evaluate,
         load_pairs,
+        merge_rows,
         print_summary,
         read_reference,
+        read_rows,
         write_outputs,
     )
 
@@ -148,6 +151,9 @@ def cmd_eval(a) -> int:
     sources = a.source.split(",") if a.source else None
     split = None if a.split == "all" else a.split
     pairs = load_pairs(a.data, split, a.protocol, a.limit, a.every, sources)
+    if a.merge:
+        earlier = read_rows(a.merge)
+        check_mergeable([name for name, _, _ in pairs], earlier)
     rows = evaluate(
         pairs,
         a.models.split(","),
@@ -156,6 +162,8 @@ def cmd_eval(a) -> int:
         estimate=not a.no_estimate,
         workers=a.workers,
     )
+    if a.merge:
+        rows = merge_rows(rows, earlier)
     title = f"{a.data.split(':')[0]} {a.split} ({a.protocol}, {len(pairs)} pairs)"
     result = write_outputs(rows, Path(a.out), a.anchor, title, reference)
     print_summary(result, a.anchor)
@@ -263,6 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     v.add_argument("--workers", type=int, default=1, help="images coded at once, one process each")
     v.add_argument("--no-estimate", action="store_true", help="skip the likelihood bpp estimate")
+    v.add_argument(
+        "--merge",
+        help="an earlier run (folder or per_image.csv) on the same pairs: its rows of methods "
+        "not measured now join the outputs (add or re-run a model without re-running the rest)",
+    )
     v.add_argument("--out", required=True)
     v.set_defaults(func=cmd_eval)
 

@@ -223,6 +223,39 @@ def evaluate(
     return sorted(rows, key=lambda r: order[(r["model"], r["quality"])])
 
 
+def read_rows(path: str | Path) -> list[dict]:
+    """The rows of a ``per_image.csv`` written by ``wz eval`` (a file or its run folder)."""
+    path = Path(path)
+    path = path / "per_image.csv" if path.is_dir() else path
+    text_fields = {"model", "image", "group"}
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        return [{k: (v if k in text_fields else float(v)) for k, v in r.items()} for r in rows]
+    except (OSError, ValueError, TypeError) as e:
+        raise WzError(f"{path}: not a wz eval per_image.csv: {e}") from None
+
+
+def check_mergeable(images: list[str], old: list[dict]) -> None:
+    """An earlier run can only be merged if it coded the same images (else its means and
+    BD-rates would not compare like with like); checked before anything is coded."""
+    now, then = set(images), {r["image"] for r in old}
+    if now != then:
+        raise WzError(
+            f"cannot merge: this run codes {len(now)} images, the earlier run {len(then)} "
+            f"({len(now ^ then)} differ); use the same --data, --split, --protocol, --every, "
+            "--limit and --source"
+        )
+
+
+def merge_rows(new: list[dict], old: list[dict]) -> list[dict]:
+    """``old`` rows of the methods ``new`` does not measure, then ``new``: to add or re-run
+    methods of an earlier run (on the same images, ``check_mergeable``) without re-running
+    the others."""
+    measured = {r["model"] for r in new}
+    return [r for r in old if r["model"] not in measured] + new
+
+
 def summarize(rows: list[dict]) -> dict:
     """{group: {model: [{quality, n, bpp, bpp_est, psnr, ms_ssim_db, ...}, ...]}} (means)."""
     acc: dict = defaultdict(lambda: defaultdict(list))
