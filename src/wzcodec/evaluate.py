@@ -227,11 +227,11 @@ def read_rows(path: str | Path) -> list[dict]:
     """The rows of a ``per_image.csv`` written by ``wz eval`` (a file or its run folder)."""
     path = Path(path)
     path = path / "per_image.csv" if path.is_dir() else path
-    text_fields = {"model", "image", "group"}
+    kinds = {"model": str, "image": str, "group": str, "height": int, "width": int, "bytes": int}
     try:
         with open(path, newline="") as f:
             rows = list(csv.DictReader(f))
-        return [{k: (v if k in text_fields else float(v)) for k, v in r.items()} for r in rows]
+        return [{k: kinds.get(k, float)(v) for k, v in r.items()} for r in rows]
     except (OSError, ValueError, TypeError) as e:
         raise WzError(f"{path}: not a wz eval per_image.csv: {e}") from None
 

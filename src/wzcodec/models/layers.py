@@ -206,11 +206,10 @@ class BandCAM(nn.Module):
         t = torch.arange(K, device=device).view(1, 1, 1, K)
         rel = shift * K + t - i  # key column - query column, (1, K, 3, K)
         key_col = (slot - 1 + shift) * K + t  # (G, 1, 3, K)
-        ok = (rel.abs() <= K) & (key_col >= 0) & (key_col < W)
-        ok = ok | (slot == 0) | (slot == G - 1)  # (G, K, 3, K)
+        empty = (slot == 0) | (slot == G - 1)  # (G, 1, 1, 1)
+        ok = (rel.abs() <= K) & (key_col >= 0) & (key_col < W) | empty  # (G, K, 3, K)
         bias = self.col_bias[:, :, rel.clamp(-K, K) + K]  # (H, nb, 1, K, 3, K)
         bias = bias.permute(0, 2, 3, 1, 4, 5).float()  # (H, 1, K, nb, 3, K)
-        empty = (slot == 0) | (slot == G - 1)  # (G, 1, 1, 1)
         bias = bias.masked_fill(empty[:, :, None], 0.0)  # (H, G, K, nb, 3, K)
         return bias.masked_fill(~ok[:, :, None], float("-inf"))
 
@@ -232,9 +231,9 @@ class BandCAM(nn.Module):
         Layout: every (batch, head) is a grid of R + 2b rows of G = ceil(W/K) + 2 slots, each
         slot K columns, flattened into one axis of slots. The keys of the queries in slot f at
         row offset o (0..2b) and block shift s (-1, 0, 1) are then slot f + o·G + s of the key
-        grid, for every f at once: 3·(2b+1) batched products over one contiguous slice each,
-        no copies of the values. A bias masks keys beyond ±K columns or outside the image, so
-        the result equals the sliding-window definition."""
+        grid, for every f at once: 3·(2b+1) batched products over one contiguous slice each;
+        the values are copied once, into the grid, not per shift. A bias masks keys beyond ±K
+        columns or outside the image, so the result equals the sliding-window definition."""
         B, R, H, W, dh = q.shape
         K, b, nb, dv = self.window, self.band, 2 * self.band + 1, v.shape[-1]
         G, Rp = -(-W // K) + 2, R + 2 * b
@@ -243,8 +242,8 @@ class BandCAM(nn.Module):
         kg = self._grid(k.permute(0, 3, 1, 2, 4), K, G, Rp, lead=1, tail=tail)
         vg = self._grid(v.transpose(1, 2), K, G, Rp, lead=1, tail=tail)
         # the row offset adds q·row_offset[o] to every score at row offset o
-        qo = torch.einsum("nkd,ohd->nhko", qg.float(), self.row_offset.view(nb, H, dh))
-        qo = qo.view(B, H, X, H, K, nb).diagonal(dim1=1, dim2=3).movedim(-1, 1)
+        qo = torch.einsum("brhwd,ohd->bhrwo", q.float(), self.row_offset.view(nb, H, dh))
+        qo = self._grid(qo, K, G, Rp).view(B, H, X, K, nb)
         bias = self._window_bias(W, G, q.device)
         shifts = [o * G + s for o in range(nb) for s in (-1, 0, 1)]
         per_batch = H * X * K * (len(shifts) * K + dv)
