@@ -88,7 +88,14 @@ def test_paper_cam_is_invariant_to_permuting_y_tokens():
 def _band_reference(cam: BandCAM, fx, fy):
     """Dense attention, one query at a time, over the keys of its band's rows (within +-window
     columns when windowed, plus the learned column bias): the definition."""
-    tx, ty = cam._tokens(fx), cam._tokens(fy)
+    p = cam.p
+
+    def tokens(f):  # (B, C, h, w) -> (B, h/p, w/p, C·p·p), channel-major within a token
+        B, C, h, w = f.shape
+        t = f.reshape(B, C, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5)
+        return t.reshape(B, h // p, w // p, C * p * p)
+
+    tx, ty = tokens(fx), tokens(fy)
     B, R, W, _ = tx.shape
     from wzcodec.models.layers import sincos
 
@@ -112,11 +119,12 @@ def _band_reference(cam: BandCAM, fx, fy):
                     values.append(ty[:, j, c2].view(B, H, -1))
             att = torch.stack(scores, -1).softmax(-1)  # (B, H, keys)
             out[:, r, c] = torch.einsum("bhk,bkhd->bhd", att, torch.stack(values, 1)).flatten(1)
-    return cam._fold(out, fx.shape[1])
+    C = fx.shape[1]
+    return out.reshape(B, R, W, C, p, p).permute(0, 3, 1, 4, 2, 5).reshape(B, C, R * p, W * p)
 
 
-@pytest.mark.parametrize("window", [0, 2, 3])
-def test_band_cam_matches_dense_reference_and_chunking_changes_nothing(window):
+@pytest.mark.parametrize("window", [0, 2, 3, 20])
+def test_band_cam_matches_dense_reference_and_chunks_or_blocks_change_nothing(window):
     torch.manual_seed(0)
     cam = BandCAM(8, patch=2, dim=16, heads=2, band=1, window=window)
     with torch.no_grad():
@@ -128,6 +136,9 @@ def test_band_cam_matches_dense_reference_and_chunking_changes_nothing(window):
     assert torch.allclose(cam(fx, fy), ref, atol=1e-5)
     cam.max_elements = 1  # one query row per chunk
     assert torch.allclose(cam(fx, fy), ref, atol=1e-5)
+    for block in (1, 3, 4):  # query columns per block (windowed): 11, 4 or 3 blocks
+        cam.block = block
+        assert torch.allclose(cam(fx, fy), ref, atol=1e-5)
 
 
 def test_windowed_band_cam_ignores_y_beyond_its_window():
@@ -141,9 +152,10 @@ def test_windowed_band_cam_ignores_y_beyond_its_window():
     assert not torch.allclose(cam(fx, fy2)[..., 7:], out[..., 7:])
 
 
-@pytest.mark.parametrize("window", [0, 3])
-def test_band_cam_attention_rows_sum_to_one(window):
+@pytest.mark.parametrize("window, block", [(0, 0), (3, 0), (2, 3)])
+def test_band_cam_attention_rows_sum_to_one(window, block):
     cam = BandCAM(8, patch=1, dim=16, heads=2, band=2, window=window)
+    cam.block = block
     cam.keep_attention = True
     cam(torch.randn(1, 8, 6, 10), torch.randn(1, 8, 6, 10))
     att = cam.last_attention  # (B, R, W, 2b+1, W)

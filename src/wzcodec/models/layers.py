@@ -21,7 +21,9 @@ values) at the same scale; their output is concatenated onto the x features.
     row covers stereo disparities along the row and small vertical offsets (±8·b pixels).
     With ``window`` = K > 0 each query sees only key columns within ±K tokens (±8·K pixels),
     plus a learned bias per head, row offset and column offset (a disparity prior that starts
-    Gaussian): cost O(H·W·K), linear in the image size.
+    Gaussian): cost O(H·W·K), linear in the image size. The queries then run in blocks of
+    S = 4K columns, each over its block's key columns ±K (the bias masks the rest): products
+    big enough to be efficient, at 1.5x the window's scores.
 
 ``ChannelPatchCAM`` (model ``atn-paper``): the reference code's module, fixed input size.
 """
@@ -120,30 +122,39 @@ class BandCAM(nn.Module):
             self.to_k.load_state_dict(self.to_q.state_dict())
         self.last_attention: Tensor | None = None  # set by forward when ``keep_attention``
         self.keep_attention = False
-        self.max_elements = 2**24  # per row chunk: bounds the gathered keys/values and scores
+        self.max_elements = 2**24  # per row chunk: bounds the scores and products
+        self.block = 0  # query columns per block when windowed (0: 4·window)
 
-    def _tokens(self, f: Tensor) -> Tensor:
-        """(B, C, h, w) -> (B, h/p, w/p, C*p*p), channel-major within a token."""
+    def _pixel_major(self, f: Tensor) -> Tensor:
+        """(B, C, h, w) -> (B, R, p, W, p, C) view of the channels-last layout (a copy only
+        if ``f`` is not channels-last)."""
         B, C, h, w = f.shape
         p = self.p
-        t = f.reshape(B, C, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5)
-        return t.reshape(B, h // p, w // p, C * p * p)
+        return f.permute(0, 2, 3, 1).reshape(B, h // p, p, w // p, p, C)
 
-    def _fold(self, t: Tensor, C: int) -> Tensor:
-        B, R, W, _ = t.shape
+    def _project(self, f: Tensor, norm: nn.LayerNorm, lin: nn.Linear) -> Tensor:
+        """``lin(norm(token))`` for every p×p patch token -> (B, R, W, d). A token is defined
+        channel-major (C, p, p), as the weights are stored; it is built pixel-major (p, p, C),
+        a cheap copy from the channels-last features, with the weights permuted to match."""
+        B, C, h, w = f.shape
         p = self.p
-        return t.reshape(B, R, W, C, p, p).permute(0, 3, 1, 4, 2, 5).reshape(B, C, R * p, W * p)
+        t = self._pixel_major(f).permute(0, 1, 3, 2, 4, 5).reshape(B, h // p, w // p, -1)
+
+        def perm(x: Tensor) -> Tensor:  # (..., C·p·p) channel-major -> pixel-major
+            return x.unflatten(-1, (C, p, p)).movedim(-3, -1).flatten(-3)
+
+        t = F.layer_norm(t, t.shape[-1:], perm(norm.weight), perm(norm.bias), norm.eps)
+        return F.linear(t, perm(lin.weight), lin.bias)
 
     def _heads(self, f: Tensor, pad: int) -> Tensor:
-        """(B, C, h, w) -> (B, R + 2·pad, heads, W, C·p·p/heads): each token split into heads
-        (channel-major, as ``_tokens``), rows replicated ``pad`` times at both borders."""
+        """(B, C, h, w) -> (R + 2·pad, B, heads, W, p·p·C/heads): values per head, pixel-major
+        within a token, rows replicated ``pad`` times at both borders (one copy)."""
         B, C, h, w = f.shape
         p, H = self.p, self.heads
-        R = h // p
-        t = f.reshape(B, H, C // H, R, p, w // p, p).permute(0, 3, 1, 5, 2, 4, 6)
+        R, W = h // p, w // p
+        t = self._pixel_major(f).unflatten(-1, (H, C // H)).permute(1, 0, 5, 3, 2, 4, 6)
         rows = torch.arange(-pad, R + pad, device=f.device).clamp(0, R - 1)
-        t = torch.index_select(t, 1, rows)  # one copy: padding and layout together
-        return t.reshape(B, R + 2 * pad, H, w // p, C * p * p // H)
+        return torch.index_select(t, 0, rows).reshape(R + 2 * pad, B, H, W, -1)
 
     def forward(self, fx: Tensor, fy: Tensor) -> Tensor:
         B, C, h, w = fx.shape
@@ -151,135 +162,98 @@ class BandCAM(nn.Module):
         R, W, dh = h // p, w // p, self.dim // self.heads
         dt = _compute_dtype(fx)
         col = sincos(W, self.dim, fx.device)
-        q = self.to_q(self.norm_q(self._tokens(fx))) + col  # (B, R, W, d)
-        k = self.to_k(self.norm_k(self._tokens(fy))) + col
-        # Per head. The keys of query row r are y's rows r-b..r+b (clamped at the borders),
-        # each plus its row offset: a band of (2b+1)·W keys, cheap to copy (dim d). The values
-        # (dim C·p·p, up to 2048) are not copied per band: they are padded by b rows once, and
-        # the attention-weighted sum runs per offset o over rows r+o of the padded values.
-        nb = 2 * b + 1
-        q = (q * dh**-0.5).view(B, R, W, H, dh).transpose(2, 3).to(dt)  # (B, R, H, W, dh)
-        v = self._heads(fy.to(dt), b)  # (B, R + 2b, H, W, dv)
-        if self.window:
-            rows = torch.arange(-b, R + b, device=fx.device).clamp(0, R - 1)
-            out = self._attend_window(q, k.view(B, R, W, H, dh)[:, rows].to(dt), v)
-        else:
-            rows = torch.arange(R, device=fx.device)
-            band = (rows[:, None] + torch.arange(-b, b + 1, device=fx.device)).clamp(0, R - 1)
-            k = k.view(B, R, W, H, dh)[:, band] + self.row_offset.view(nb, 1, H, dh)
-            k = k.permute(0, 1, 4, 2, 3, 5).reshape(B, R, H, nb * W, dh).to(dt)
-            out = self._attend_rows(q, k, v)
-        out = out.reshape(B, R, H, W, C // H, p, p).permute(0, 2, 4, 1, 5, 3, 6)
-        return out.reshape(B, C, h, w)
+        q = self._project(fx, self.norm_q, self.to_q) + col  # (B, R, W, d)
+        k = self._project(fy, self.norm_k, self.to_k) + col
+        q = (q * dh**-0.5).view(B, R, W, H, dh).permute(1, 0, 3, 2, 4).to(dt)  # (R, B, H, W, dh)
+        v = self._heads(fy.to(dt), b)  # (R + 2b, B, H, W, dv)
+        out = self._attend(q, k.view(B, R, W, H, dh), v)  # (R, B, H, W, dv)
+        # back to the channels-last layout (B, R, p, W, p, H, C/H), as a (B, C, h, w) tensor
+        out = out.view(R, B, H, W, p, p, C // H).permute(1, 0, 4, 3, 5, 2, 6).contiguous()
+        return out.view(B, h, w, C).permute(0, 3, 1, 2)
 
-    def _attend_rows(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-        """Every query attends to all columns of its band's rows: q (B, R, H, W, dh),
-        k (B, R, H, nb·W, dh), padded v (B, R + 2b, H, W, dv) -> (B, R, H, W, dv)."""
-        B, R, H, W, _ = q.shape
-        nb = 2 * self.band + 1
-        chunk = max(1, self.max_elements // (B * H * W * (nb * W + v.shape[-1])))
+    def _blocks(self, W: int) -> tuple[int, int, int]:
+        """(S, P, n): queries go in n blocks of S columns; each block's keys are its columns
+        plus P on either side. Full rows, or a window wider than the blocks' image: one block
+        of all W columns, P = 0."""
+        K = self.window
+        S = min(W, self.block or 4 * K) if K else W
+        n = -(-W // S)
+        return S, (K if n > 1 else 0), n
+
+    def _bias(self, W: int, device) -> Tensor:
+        """Additive scores of the windowed blocks, (H, n, S, nb·(S+2P)) for (head, block,
+        query in block, row offset x key in block): the learned column bias where |key column
+        - query column| <= K and the key lies in the image, else -inf. Queries in the padding
+        beyond column W (outputs dropped) see every key, so no softmax row is empty."""
+        K = self.window
+        S, P, n = self._blocks(W)
+        j = torch.arange(n, device=device).view(n, 1, 1)
+        i = torch.arange(S, device=device).view(1, S, 1)
+        t = torch.arange(S + 2 * P, device=device).view(1, 1, -1)
+        rel = t - P - i  # key column - query column, (1, S, S+2P)
+        key = j * S - P + t  # key column, (n, 1, S+2P)
+        ok = (rel.abs() <= K) & (key >= 0) & (key < W) | (j * S + i >= W)  # (n, S, S+2P)
+        bias = self.col_bias[:, :, rel.clamp(-K, K) + K]  # (H, nb, 1, S, S+2P)
+        bias = bias.permute(0, 2, 3, 1, 4).float()  # (H, 1, S, nb, S+2P)
+        bias = bias.masked_fill(~ok[:, :, None], float("-inf"))  # (H, n, S, nb, S+2P)
+        return bias.flatten(-2)
+
+    def _attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """q (R, B, H, W, dh) in the compute dtype; k (B, R, W, H, dh); v (R + 2b, B, H, W, dv)
+        padded by b rows -> (R, B, H, W, dv).
+
+        Query rows are taken in chunks; query columns in blocks of S (all W for full rows).
+        The keys of query row r are y's rows r-b..r+b (clamped at the borders), each plus its
+        row offset, over the block's columns ±P: a copy of dim d per band, cheap. The values
+        (dim C·p·p/heads, up to 512) are not copied per band: the attention-weighted sum runs
+        per row offset o over rows r+o of the padded values (rows first, so a chunk of rows is
+        one contiguous slice), accumulated in place."""
+        R, B, H, W, dh = q.shape
+        b, dv, dt = self.band, v.shape[-1], q.dtype
+        nb = 2 * b + 1
+        S, P, n = self._blocks(W)
+        L, Wq = S + 2 * P, n * S  # keys per block and row offset; padded query columns
+        rows = torch.arange(R, device=q.device)
+        band = (rows[:, None] + torch.arange(-b, b + 1, device=q.device)).clamp(0, R - 1)
+        k = F.pad(k, (0, 0, 0, 0, P, Wq - W + P))[:, band]  # (B, R, nb, Wq + 2P, H, dh)
+        k = k + self.row_offset.view(nb, 1, H, dh)
+        k = k.unfold(3, L, S).permute(1, 0, 4, 3, 5, 2, 6)  # (R, B, H, n, dh, nb, L)
+        k = k.reshape(R, B, H, n, dh, nb * L).to(dt)
+        q = F.pad(q, (0, 0, 0, Wq - W)).view(R, B, H, n, S, dh)
+        if n == 1 and not P:
+            v = v.unsqueeze(3)  # (R + 2b, B, H, 1, W, dv)
+        else:  # (R + 2b, B, H, n, L, dv): the values of every block's key columns
+            v = F.pad(v, (0, 0, P, Wq - W + P)).unfold(3, L, S).transpose(-1, -2).contiguous()
+        bias = self._bias(W, q.device).to(dt) if self.window else None
+        chunk = max(1, self.max_elements // (B * H * Wq * (nb * L + dv)))
         outs, maps = [], []
         for r0 in range(0, R, chunk):
-            n = min(chunk, R - r0)
-            s = torch.matmul(q[:, r0 : r0 + n], k[:, r0 : r0 + n].transpose(-1, -2))
-            a = s.softmax(-1)  # (B, n, H, W, nb·W): over the band
-            o_ = sum(
-                torch.matmul(a[..., o * W : (o + 1) * W], v[:, r0 + o : r0 + o + n])
-                for o in range(nb)
-            )
-            outs.append(o_)
+            m = min(chunk, R - r0)
+            s = torch.matmul(q[r0 : r0 + m], k[r0 : r0 + m])  # (m, B, H, n, S, nb·L)
+            if bias is not None:
+                s = s + bias
+            a = s.softmax(-1)
+            a3 = a.view(-1, S, nb * L)
+            o_ = torch.bmm(a3[..., :L], v[r0 : r0 + m].reshape(-1, L, dv))
+            for o in range(1, nb):
+                o_.baddbmm_(a3[..., o * L : (o + 1) * L], v[r0 + o : r0 + o + m].reshape(-1, L, dv))
+            outs.append(o_.view(m, B, H, Wq, dv)[:, :, :, :W])
             if self.keep_attention:  # head 0's attention map, for `wz visualize`
-                maps.append(a[:, :, 0].unflatten(-1, (nb, W)))
+                a0 = a[:, :, 0].transpose(0, 1).unflatten(-1, (nb, L))  # (B, m, n, S, nb, L)
+                maps.append(self._full_map(a0, W))
         if self.keep_attention:
             self.last_attention = torch.cat(maps, 1)  # (B, R, W, 2b+1, W)
-        return torch.cat(outs, 1)  # in the compute dtype
-
-    def _window_bias(self, W: int, G: int, device) -> Tensor:
-        """Additive scores of the windowed layout (see ``_attend_window``), shape
-        (H, G, K, nb, 3, K) for (head, block slot, query in block, row offset, block shift -1/0/1,
-        key in block): the learned column bias where |key column - query column| <= K and the
-        key lies in the image, else -inf; 0 for the two empty slots (never read)."""
-        K = self.window
-        slot = torch.arange(G, device=device).view(G, 1, 1, 1)
-        i = torch.arange(K, device=device).view(1, K, 1, 1)
-        shift = torch.arange(-1, 2, device=device).view(1, 1, 3, 1)
-        t = torch.arange(K, device=device).view(1, 1, 1, K)
-        rel = shift * K + t - i  # key column - query column, (1, K, 3, K)
-        key_col = (slot - 1 + shift) * K + t  # (G, 1, 3, K)
-        empty = (slot == 0) | (slot == G - 1)  # (G, 1, 1, 1)
-        ok = (rel.abs() <= K) & (key_col >= 0) & (key_col < W) | empty  # (G, K, 3, K)
-        bias = self.col_bias[:, :, rel.clamp(-K, K) + K]  # (H, nb, 1, K, 3, K)
-        bias = bias.permute(0, 2, 3, 1, 4, 5).float()  # (H, 1, K, nb, 3, K)
-        bias = bias.masked_fill(empty[:, :, None], 0.0)  # (H, G, K, nb, 3, K)
-        return bias.masked_fill(~ok[:, :, None], float("-inf"))
-
-    @staticmethod
-    def _grid(t: Tensor, K: int, G: int, rows: int, lead: int = 0, tail: int = 0) -> Tensor:
-        """(B, H, r, W, d) -> (lead + B·H·rows·G + tail, K, d): per (batch, head), ``rows``
-        rows of G slots of K columns; the image's columns fill slots 1..G-2, the rest is 0."""
-        B, H, r, W, d = t.shape
-        buf = t.new_zeros(lead + B * H * rows * G + tail, K, d)
-        grid = buf[lead : lead + B * H * rows * G].view(B, H, rows, G * K, d)
-        grid[:, :, :r, K : K + W] = t
-        return buf
-
-    def _attend_window(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-        """Every query attends to the band's rows within ±K columns (K = ``window`` tokens):
-        cost linear in the image size. q (B, R, H, W, dh); k (B, R + 2b, W, H, dh) and v
-        (B, R + 2b, H, W, dv), both padded by b rows -> (B, R, H, W, dv).
-
-        Layout: every (batch, head) is a grid of R + 2b rows of G = ceil(W/K) + 2 slots, each
-        slot K columns, flattened into one axis of slots. The keys of the queries in slot f at
-        row offset o (0..2b) and block shift s (-1, 0, 1) are then slot f + o·G + s of the key
-        grid, for every f at once: 3·(2b+1) batched products over one contiguous slice each;
-        the values are copied once, into the grid, not per shift. A bias masks keys beyond ±K
-        columns or outside the image, so the result equals the sliding-window definition."""
-        B, R, H, W, dh = q.shape
-        K, b, nb, dv = self.window, self.band, 2 * self.band + 1, v.shape[-1]
-        G, Rp = -(-W // K) + 2, R + 2 * b
-        X, tail = Rp * G, 2 * b * G + 2
-        qg = self._grid(q.transpose(1, 2), K, G, Rp)  # (B·H·X, K, dh)
-        kg = self._grid(k.permute(0, 3, 1, 2, 4), K, G, Rp, lead=1, tail=tail)
-        vg = self._grid(v.transpose(1, 2), K, G, Rp, lead=1, tail=tail)
-        # the row offset adds q·row_offset[o] to every score at row offset o
-        qo = torch.einsum("brhwd,ohd->bhrwo", q.float(), self.row_offset.view(nb, H, dh))
-        qo = self._grid(qo, K, G, Rp).view(B, H, X, K, nb)
-        bias = self._window_bias(W, G, q.device)
-        shifts = [o * G + s for o in range(nb) for s in (-1, 0, 1)]
-        per_batch = H * X * K * (len(shifts) * K + dv)
-        chunk = max(1, self.max_elements // per_batch)
-        outs, maps = [], []
-        for b0 in range(0, B, chunk):
-            lo, hi = b0 * H * X, min(B, b0 + chunk) * H * X
-            n = (hi - lo) // (H * X)
-            s = torch.cat(
-                [torch.bmm(qg[lo:hi], kg[1 + d + lo : 1 + d + hi].transpose(1, 2)) for d in shifts],
-                -1,
-            ).float()  # (n·H·X, K, nb·3·K)
-            s = s.view(n, H, Rp, G, K, nb, 3, K) + bias[:, None]
-            s = s + qo[b0 : b0 + n].view(n, H, Rp, G, K, nb, 1, 1)
-            a = s.view(-1, K, len(shifts) * K).softmax(-1).to(q.dtype)
-            o_ = sum(
-                torch.bmm(a[:, :, j * K : (j + 1) * K], vg[1 + d + lo : 1 + d + hi])
-                for j, d in enumerate(shifts)
-            )
-            o_ = o_.view(n, H, Rp, G * K, dv)[:, :, :R, K : K + W]
-            outs.append(o_.transpose(1, 2))  # (n, R, H, W, dv)
-            if self.keep_attention:
-                maps.append(self._full_map(a.view(n, H, Rp, G, K, nb, 3, K)[:, 0, :R], W))
-        if self.keep_attention:
-            self.last_attention = torch.cat(maps, 0)
-        return torch.cat(outs, 0)
+        return torch.cat(outs, 0)  # in the compute dtype
 
     def _full_map(self, a: Tensor, W: int) -> Tensor:
-        """Head 0's windowed attention (B, R, G, K, nb, 3, K) laid out as the full-row map
-        (B, R, W, nb, W) that ``wz visualize`` reads (zeros outside the window)."""
-        B, R, G, K, nb, _, _ = a.shape
-        full = a.new_zeros(B, R, G * K, nb, (G + 2) * K, dtype=torch.float32)
-        for j in range(1, G - 1):  # query slot j: key columns of slots j-1..j+1
-            blk = a[:, :, j].float().reshape(B, R, K, nb, 3 * K)
-            full[:, :, j * K : (j + 1) * K, :, j * K : (j + 3) * K] = blk
-        return full[:, :, K : K + W, :, 2 * K : 2 * K + W]
+        """Head 0's attention per block (B, m, n, S, nb, L) laid out as the full-row map
+        (B, m, W, nb, W) (zeros outside the window)."""
+        B, m, n, S, nb, L = a.shape
+        P = (L - S) // 2
+        full = a.new_zeros(B, m, n * S, nb, n * S + 2 * P, dtype=torch.float32)
+        for j in range(n):
+            full[:, :, j * S : (j + 1) * S, :, j * S : j * S + L] = a[:, :, j].float()
+        return full[:, :, :W, :, P : P + W]
 
 
 class ChannelPatchCAM(nn.Module):
