@@ -277,3 +277,46 @@ def test_warm_start_from_the_same_model_without_window_keeps_the_new_bias_only(t
             build("atn", **{**small, "attn_dim": 16}),
             {"init_from": str(tmp_path / "atn.safetensors")},
         )
+
+
+def test_side_gap_table_compares_each_stress_run_with_the_true_y_on_its_own_images():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts/side_gap_table.py"
+    spec = importlib.util.spec_from_file_location("side_gap_table", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+
+    def row(model, image, psnr):
+        return {"model": model, "quality": 1.0, "image": image, "psnr": psnr}
+
+    # the true-y run has an image (c) the stress runs did not code: it must not count
+    true = [row("atn", "a", 30.0), row("atn", "b", 32.0), row("atn", "c", 10.0)]
+    runs = {
+        "other": [row("atn", "a", 29.0), row("atn", "b", 31.5)],
+        "none": [row("atn", "a", 30.0), row("atn", "b", 32.0)],
+    }
+    (r,) = mod.side_gaps(true, runs)
+    assert r["true"] == 31.0 and r["other"] == 30.25 and r["other_gap"] == 0.75
+    table = mod.markdown([r], ["other", "none"])
+    assert "| atn, q1 | 31.00 | 30.25 (gap +0.750 dB) |" in table
+
+
+def test_bd_rate_table_takes_each_method_from_the_first_run_and_refuses_other_images():
+    import importlib.util
+    from pathlib import Path
+
+    from wzcodec.errors import WzError
+
+    path = Path(__file__).resolve().parents[1] / "scripts/bd_rate_table.py"
+    spec = importlib.util.spec_from_file_location("bd_rate_table", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    a = [{"model": "atn", "image": "i", "psnr": 30.0}, {"model": "hyperprior", "image": "i"}]
+    b = [{"model": "atn", "image": "i", "psnr": 29.0}, {"model": "heic", "image": "i"}]
+    rows = mod.combined_rows([a, b])
+    assert [r["model"] for r in rows] == ["atn", "hyperprior", "heic"]
+    assert rows[0]["psnr"] == 30.0
+    with pytest.raises(WzError, match="cannot merge"):
+        mod.combined_rows([a, [{"model": "heic", "image": "j"}]])
