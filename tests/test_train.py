@@ -320,3 +320,34 @@ def test_bd_rate_table_takes_each_method_from_the_first_run_and_refuses_other_im
     assert rows[0]["psnr"] == 30.0
     with pytest.raises(WzError, match="cannot merge"):
         mod.combined_rows([a, [{"model": "heic", "image": "j"}]])
+
+
+def test_graft_with_zero_side_scale_codes_and_decodes_as_the_hyperprior(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    from wzcodec.models import build
+    from wzcodec.train import save_weights
+
+    path = Path(__file__).resolve().parents[1] / "scripts/graft_atn.py"
+    spec = importlib.util.spec_from_file_location("graft_atn", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    small = {"N": 16, "M": 24, "levels": 2}
+    torch.manual_seed(0)
+    hp, atn = build("hyperprior", **small), build("atn", attn_dim=8, heads=2, window=3, **small)
+    save_weights(hp, tmp_path / "hp", "hyperprior", fp16=False)
+    save_weights(atn, tmp_path / "atn", "atn", fp16=False)
+    g = mod.graft(tmp_path / "atn/atn.safetensors", tmp_path / "hp/hyperprior.safetensors", 0.0)
+    assert torch.equal(g.cams[1].to_k.weight, atn.cams[1].to_k.weight)  # side path: the atn's
+    assert torch.equal(g.d_y[0][0].weight, atn.d_y[0][0].weight)
+    assert torch.equal(g.e_x[0].weight, hp.g_a[0].weight)  # x path: the hyperprior's
+    g.eval(), hp.eval()
+    x, y = torch.rand(1, 3, 64, 128), torch.rand(1, 3, 64, 128)
+    with torch.no_grad():
+        ref = hp(x, None, 2.0)
+        for side in (y, torch.rand_like(y), None):
+            out = g(x, side, 2.0)
+            torch.testing.assert_close(out["x_hat"], ref["x_hat"], atol=1e-5, rtol=0)
+        g.update(force=True), hp.update(force=True)
+        assert g.compress(x, 2.0)["strings"] == hp.compress(x, 2.0)["strings"]

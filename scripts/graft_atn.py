@@ -1,0 +1,83 @@
+"""Graft a trained ``atn``'s side path onto a trained ``hyperprior``: the starting point of a
+run that can only add to the single-image codec.
+
+    hyperprior:  g_a, latent codec, g_s ──► atn: E_x, latent codec, D_x (x inputs)
+    atn:         E_y, E_w, D_y, CAMs, eb_y, eb_w ──► kept as they are
+    D_x's side inputs (w at stage 1, the CAM outputs at stages 2..4) x ``--side-scale``
+
+With ``--side-scale 0`` the grafted model decodes exactly as the hyperprior (same bitstream,
+same image: every weight that reads y is zero) while its side path is already trained, so a
+continuation starts at the hyperprior's rate-distortion curve instead of below it. With 1 the
+atn's trained side weights are kept; both models descend from the same CPU hyperprior, so
+their x paths are related.
+
+    python scripts/graft_atn.py --atn runs/atn-cpu-shipped/atn.safetensors \
+        --hyperprior src/wzcodec/weights/hyperprior.safetensors --side-scale 0 \
+        --out runs/atn-graft [--compare 6]
+
+``--compare N`` prints bpp / PSNR at q1 and q6 on N centre crops of train-split stereo pairs
+for the hyperprior and the grafted model (with the true y and with another pair's y).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from wzcodec.models import build
+from wzcodec.train import _val_pairs, load_weights, save_weights, validate
+
+SIDE_PREFIXES = ("e_y.", "e_w.", "d_y.", "cams.", "eb_y.", "eb_w.")
+
+
+def graft(atn_path: Path, hp_path: Path, side_scale: float) -> torch.nn.Module:
+    """An ``atn`` with the hyperprior's x path and the given atn's side path."""
+    cfg = json.loads(atn_path.with_suffix(".json").read_text())["config"]
+    model = build("atn", **cfg)
+    model.load_state_dict(load_weights(atn_path))
+    keep = {k: v.clone() for k, v in model.state_dict().items() if k.startswith(SIDE_PREFIXES)}
+    loaded = model.load_hyperprior(load_weights(hp_path), side_scale=side_scale)
+    missing = {n for n, _ in model.named_parameters() if n.startswith(("e_x.", "latent.", "d_x."))}
+    if missing - loaded:
+        raise SystemExit(f"not in the hyperprior: {sorted(missing - loaded)[:3]}")
+    model.load_state_dict(keep, strict=False)  # undo load_hyperprior's E_y, E_w, D_y
+    return model
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--atn", type=Path, required=True)
+    ap.add_argument("--hyperprior", type=Path, required=True)
+    ap.add_argument("--side-scale", type=float, default=0.0)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--compare", type=int, default=0, metavar="N")
+    a = ap.parse_args()
+    torch.set_num_threads(2)
+    model = graft(a.atn, a.hyperprior, a.side_scale)
+    meta = {
+        "trained": f"graft: x path of {a.hyperprior}, side path of {a.atn}, "
+        f"D_x's side inputs x {a.side_scale}"
+    }
+    print(save_weights(model, a.out, "atn", meta=meta))
+    if a.compare:
+        cfg = {
+            "data": {
+                "val": "stereo:../shared/data/stereo",
+                "val_count": a.compare,
+                "val_split": "train",
+            }
+        }
+        pairs = _val_pairs(cfg)
+        hp_cfg = json.loads(a.hyperprior.with_suffix(".json").read_text())["config"]
+        hp = build("hyperprior", **hp_cfg)
+        hp.load_state_dict(load_weights(a.hyperprior))
+        for name, m in (("hyperprior", hp), ("graft", model)):
+            r = validate(m, pairs, [1.0, 6.0])
+            print(name, {k: round(v, 4) for k, v in r.items()})
+
+
+if __name__ == "__main__":
+    main()
