@@ -40,9 +40,9 @@ def graft(atn_path: Path, hp_path: Path, side_scale: float) -> torch.nn.Module:
     model.load_state_dict(load_weights(atn_path))
     keep = {k: v.clone() for k, v in model.state_dict().items() if k.startswith(SIDE_PREFIXES)}
     loaded = model.load_hyperprior(load_weights(hp_path), side_scale=side_scale)
-    missing = {n for n, _ in model.named_parameters() if n.startswith(("e_x.", "latent.", "d_x."))}
-    if missing - loaded:
-        raise SystemExit(f"not in the hyperprior: {sorted(missing - loaded)[:3]}")
+    x_path = {n for n, _ in model.named_parameters() if n.startswith(("e_x.", "latent.", "d_x."))}
+    if x_path - loaded:
+        raise SystemExit(f"not in the hyperprior: {sorted(x_path - loaded)[:3]}")
     model.load_state_dict(keep, strict=False)  # undo load_hyperprior's E_y, E_w, D_y
     return model
 
