@@ -351,3 +351,42 @@ def test_graft_with_zero_side_scale_codes_and_decodes_as_the_hyperprior(tmp_path
             torch.testing.assert_close(out["x_hat"], ref["x_hat"], atol=1e-5, rtol=0)
         g.update(force=True), hp.update(force=True)
         assert g.compress(x, 2.0)["strings"] == hp.compress(x, 2.0)["strings"]
+
+
+def test_training_with_a_frozen_encoder_and_latent_codec_keeps_the_bitstream(tmp_path, tiny_stereo):
+    """The decoder-side graft run: E_x and the latent codec frozen (same bytes as before),
+    D_x's first stage trains only the weights that read w (its 24 v̂_x inputs stay)."""
+    from wzcodec.errors import WzError
+    from wzcodec.models import build
+    from wzcodec.train import freeze_input_channels, load_weights, save_weights
+
+    small = {"N": 16, "M": 24, "levels": 3, "attn_dim": 8, "heads": 2, "window": 3}
+    torch.manual_seed(0)
+    start = build("atn", **small)
+    save_weights(start, tmp_path / "init", "atn", fp16=False)
+    cfg = tiny_config(
+        tmp_path / "c.yaml",
+        tiny_stereo,
+        model="atn",
+        model_config=small,
+        init_from=str(tmp_path / "init/atn.safetensors"),
+        freeze=["e_x.", "latent."],
+        freeze_input_channels={"d_x.0.0.weight": 24},
+        steps=3,
+        val_every=100,
+    )
+    train(cfg, tmp_path / "run", progress=False)
+    trained = build("atn", **small)
+    path = export(tmp_path / "run/checkpoint.pt", tmp_path / "w", fp16=False)
+    trained.load_state_dict(load_weights(path))
+    before, after = start.d_x[0][0].weight, trained.d_x[0][0].weight  # (in = 24 + 24, out, k, k)
+    assert torch.equal(after[:24], before[:24]) and not torch.equal(after[24:], before[24:])
+    assert not torch.equal(trained.d_x[1][0].weight, start.d_x[1][0].weight)
+    x = torch.rand(1, 3, 64, 128)
+    for m in (start, trained):
+        m.eval(), m.update(force=True)
+    with torch.no_grad():
+        for q in (1.0, 2.5):
+            assert trained.compress(x, q)["strings"] == start.compress(x, q)["strings"]
+    with pytest.raises(WzError, match="not a convolution weight"):
+        freeze_input_channels(trained, {"d_x.0.1.beta": 4})

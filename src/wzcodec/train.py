@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from wzcodec.data import PairDataset, TrainTransform, from_spec
 from wzcodec.data.protocols import PROTOCOLS
+from wzcodec.errors import WzError
 from wzcodec.files import atomic_open
 from wzcodec.models import build
 from wzcodec.models.loss import RateDistortionLoss
@@ -123,9 +124,28 @@ def init_model(model: torch.nn.Module, cfg: dict) -> set[str]:
     return {n for n, _ in model.named_parameters() if n not in new}
 
 
+def freeze_input_channels(model: torch.nn.Module, spec: dict[str, int]) -> None:
+    """Keep the first ``n`` input channels of each named convolution weight as they are
+    (``{name: n}``; the rest trains): their gradient is zeroed, so Adam never moves them. With
+    a grafted ``atn`` this trains only the weights that read y while D_x's x path stays the
+    hyperprior's, like ControlNet's zero convolutions."""
+    params = dict(model.named_parameters())
+    for name, n in spec.items():
+        convs = (torch.nn.Conv2d, torch.nn.ConvTranspose2d)
+        module = model.get_submodule(name.rsplit(".", 1)[0]) if name in params else None
+        if not name.endswith(".weight") or not isinstance(module, convs):
+            raise WzError(f"freeze_input_channels: {name} is not a convolution weight")
+        dim = 0 if isinstance(module, torch.nn.ConvTranspose2d) else 1  # its weight: (in, out, ..)
+        mask = torch.ones_like(params[name])
+        mask.narrow(dim, 0, int(n)).zero_()
+        params[name].register_hook(lambda g, mask=mask: g * mask)
+
+
 def param_groups(model: torch.nn.Module, cfg: dict, warm: set[str]):
     """Main-optimizer groups (warm-started parameters at lr, new ones at lr x side_lr_mult;
-    names starting with a ``freeze`` prefix are not trained) and the aux parameters."""
+    names starting with a ``freeze`` prefix are not trained, nor the input channels named by
+    ``freeze_input_channels``) and the aux parameters."""
+    freeze_input_channels(model, cfg.get("freeze_input_channels") or {})
     frozen = tuple(cfg.get("freeze", []))
     groups: dict[float, list] = {}
     aux = []
