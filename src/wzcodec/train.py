@@ -130,8 +130,8 @@ def freeze_input_channels(model: torch.nn.Module, spec: dict[str, int]) -> None:
     a grafted ``atn`` this trains only the weights that read y while D_x's x path stays the
     hyperprior's, like ControlNet's zero convolutions."""
     params = dict(model.named_parameters())
+    convs = (torch.nn.Conv2d, torch.nn.ConvTranspose2d)
     for name, n in spec.items():
-        convs = (torch.nn.Conv2d, torch.nn.ConvTranspose2d)
         module = model.get_submodule(name.rsplit(".", 1)[0]) if name in params else None
         if not name.endswith(".weight") or not isinstance(module, convs):
             raise WzError(f"freeze_input_channels: {name} is not a convolution weight")
