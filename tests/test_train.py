@@ -322,32 +322,38 @@ def test_bd_rate_table_takes_each_method_from_the_first_run_and_refuses_other_im
         mod.combined_rows([a, [{"model": "heic", "image": "j"}]])
 
 
-def test_graft_with_zero_side_scale_codes_and_decodes_as_the_hyperprior(tmp_path):
+@pytest.mark.parametrize("name", ["ndic", "atn"])
+def test_graft_with_zero_side_scale_codes_and_decodes_as_the_hyperprior(tmp_path, name):
     import importlib.util
     from pathlib import Path
 
     from wzcodec.models import build
     from wzcodec.train import save_weights
 
-    path = Path(__file__).resolve().parents[1] / "scripts/graft_atn.py"
-    spec = importlib.util.spec_from_file_location("graft_atn", path)
+    path = Path(__file__).resolve().parents[1] / "scripts/graft.py"
+    spec = importlib.util.spec_from_file_location("graft", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     small = {"N": 16, "M": 24, "levels": 2}
+    extra = {"attn_dim": 8, "heads": 2, "window": 3} if name == "atn" else {}
     torch.manual_seed(0)
-    hp, atn = build("hyperprior", **small), build("atn", attn_dim=8, heads=2, window=3, **small)
+    hp, side = build("hyperprior", **small), build(name, **small, **extra)
     save_weights(hp, tmp_path / "hp", "hyperprior", fp16=False)
-    save_weights(atn, tmp_path / "atn", "atn", fp16=False)
-    g = mod.graft(tmp_path / "atn/atn.safetensors", tmp_path / "hp/hyperprior.safetensors", 0.0)
-    assert torch.equal(g.cams[1].to_k.weight, atn.cams[1].to_k.weight)  # side path: the atn's
-    assert torch.equal(g.d_y[0][0].weight, atn.d_y[0][0].weight)
+    save_weights(side, tmp_path / name, name, fp16=False)
+    weights = tmp_path / name / f"{name}.safetensors"
+    g = mod.graft(weights, tmp_path / "hp/hyperprior.safetensors", 0.0)
+    assert g.model_name == name
+    if name == "atn":
+        assert torch.equal(g.cams[1].to_k.weight, side.cams[1].to_k.weight)
+    assert torch.equal(g.d_y[0][0].weight, side.d_y[0][0].weight)  # side path: the model's
+    assert torch.equal(g.e_w[0].weight, side.e_w[0].weight)
     assert torch.equal(g.e_x[0].weight, hp.g_a[0].weight)  # x path: the hyperprior's
     g.eval(), hp.eval()
     x, y = torch.rand(1, 3, 64, 128), torch.rand(1, 3, 64, 128)
     with torch.no_grad():
         ref = hp(x, None, 2.0)
-        for side in (y, torch.rand_like(y), None):
-            out = g(x, side, 2.0)
+        for s in (y, torch.rand_like(y), None):
+            out = g(x, s, 2.0)
             torch.testing.assert_close(out["x_hat"], ref["x_hat"], atol=1e-5, rtol=0)
         g.update(force=True), hp.update(force=True)
         assert g.compress(x, 2.0)["strings"] == hp.compress(x, 2.0)["strings"]

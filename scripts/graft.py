@@ -1,22 +1,23 @@
-"""Graft a trained ``atn``'s side path onto a trained ``hyperprior``: the starting point of a
-run that can only add to the single-image codec.
+"""Graft a trained side-information model's side path (``ndic`` or ``atn``) onto a trained
+``hyperprior``: the starting point of a run that can only add to the single-image codec.
 
-    hyperprior:  g_a, latent codec, g_s ──► atn: E_x, latent codec, D_x (x inputs)
-    atn:         E_y, E_w, D_y, CAMs, eb_y, eb_w ──► kept as they are
-    D_x's side inputs (w at stage 1, the CAM outputs at stages 2..4) x ``--side-scale``
+    hyperprior:   g_a, latent codec, g_s ──► E_x, latent codec, D_x (x inputs)
+    ndic / atn:   E_y, E_w, D_y, eb_y, eb_w (and atn's CAMs) ──► kept as they are
+    D_x's side inputs (w at stage 1; atn: the CAM outputs at stages 2..4) x ``--side-scale``
 
 With ``--side-scale 0`` the grafted model decodes exactly as the hyperprior (same bitstream,
 same image: every weight that reads y is zero) while its side path is already trained, so a
 continuation starts at the hyperprior's rate-distortion curve instead of below it. With 1 the
-atn's trained side weights are kept; both models descend from the same CPU hyperprior, so
+trained side weights are kept; all these models descend from the same CPU hyperprior, so
 their x paths are related.
 
-    python scripts/graft_atn.py --atn runs/atn-cpu-shipped/atn.safetensors \
+    python scripts/graft.py --side runs/atn-cpu-shipped/atn.safetensors \
         --hyperprior src/wzcodec/weights/hyperprior.safetensors --side-scale 0 \
-        --out runs/atn-graft [--compare 6]
+        --out runs/atn-graft-init [--compare 6]
 
-``--compare N`` prints bpp / PSNR at q1 and q6 on N centre crops of train-split stereo pairs
-for the hyperprior and the grafted model (with the true y and with another pair's y).
+The model (``ndic`` or ``atn``) is the one ``--side``'s JSON names. ``--compare N`` prints
+bpp / PSNR at q1 and q6 on N centre crops of train-split stereo pairs for the hyperprior and
+the grafted model.
 """
 
 from __future__ import annotations
@@ -33,11 +34,11 @@ from wzcodec.train import _val_pairs, load_weights, save_weights, validate
 SIDE_PREFIXES = ("e_y.", "e_w.", "d_y.", "cams.", "eb_y.", "eb_w.")
 
 
-def graft(atn_path: Path, hp_path: Path, side_scale: float) -> torch.nn.Module:
-    """An ``atn`` with the hyperprior's x path and the given atn's side path."""
-    cfg = json.loads(atn_path.with_suffix(".json").read_text())["config"]
-    model = build("atn", **cfg)
-    model.load_state_dict(load_weights(atn_path))
+def graft(side_path: Path, hp_path: Path, side_scale: float) -> torch.nn.Module:
+    """A model of ``side_path``'s kind with the hyperprior's x path and its side path."""
+    meta = json.loads(side_path.with_suffix(".json").read_text())
+    model = build(meta["model"], **meta["config"])
+    model.load_state_dict(load_weights(side_path))
     keep = {k: v.clone() for k, v in model.state_dict().items() if k.startswith(SIDE_PREFIXES)}
     loaded = model.load_hyperprior(load_weights(hp_path), side_scale=side_scale)
     x_path = {n for n, _ in model.named_parameters() if n.startswith(("e_x.", "latent.", "d_x."))}
@@ -49,19 +50,19 @@ def graft(atn_path: Path, hp_path: Path, side_scale: float) -> torch.nn.Module:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--atn", type=Path, required=True)
+    ap.add_argument("--side", type=Path, required=True, help="an ndic or atn .safetensors")
     ap.add_argument("--hyperprior", type=Path, required=True)
     ap.add_argument("--side-scale", type=float, default=0.0)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--compare", type=int, default=0, metavar="N")
     a = ap.parse_args()
     torch.set_num_threads(2)
-    model = graft(a.atn, a.hyperprior, a.side_scale)
+    model = graft(a.side, a.hyperprior, a.side_scale)
     meta = {
-        "trained": f"graft: x path of {a.hyperprior}, side path of {a.atn}, "
+        "trained": f"graft: x path of {a.hyperprior}, side path of {a.side}, "
         f"D_x's side inputs x {a.side_scale}"
     }
-    print(save_weights(model, a.out, "atn", meta=meta))
+    print(save_weights(model, a.out, model.model_name, meta=meta))
     if a.compare:
         cfg = {
             "data": {
