@@ -32,3 +32,20 @@ def test_shipped_weights_keep_the_models_constant_buffers(name):
         if k in params or not v.is_floating_point() or k.endswith("scale_table"):
             continue  # the scale table is the codec's own (CodecModel.update), not build()'s
         assert torch.equal(v, fresh[k]), k
+
+
+def test_decode_profile_times_every_stage_of_atn_within_the_total():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks/decode_profile.py"
+    spec = importlib.util.spec_from_file_location("decode_profile", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    med = mod.profile("atn", (64, 128), repeats=1)
+    stages = {"latent", "e_w", "e_y"} | {f"d_x[{i}]" for i in range(4)}
+    stages |= {f"d_y[{i}]" for i in range(3)} | {f"cams[{i}]" for i in range(3)}
+    assert stages <= med.keys()
+    assert all(med[k] > 0 for k in stages)
+    assert sum(med[k] for k in stages) <= med["total"]
+    assert "d_y[3]" not in med  # D_y's last stage (ŷ) is training-only work
