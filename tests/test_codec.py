@@ -94,3 +94,19 @@ def test_bitstream_for_other_weights_is_refused_by_id(codec, motorcycle):
 def test_unknown_model_is_a_user_error():
     with pytest.raises(wzcodec.WzError, match="unknown model"):
         wzcodec.load("no-such-model")
+
+
+@pytest.mark.parametrize("name", ["atn", "ndic", "dsin", "hyperprior"])
+def test_a_prepared_side_image_decodes_the_same_pixels_as_the_image(name, motorcycle):
+    from wzcodec.errors import ImageError, WzError
+
+    codec = wzcodec.load(name)
+    x, y = (np.ascontiguousarray(a[100:228, 150:406]) for a in motorcycle)
+    prepared = codec.prepare_side(y)
+    for q in (1, 4):  # one preparation serves every quality and image
+        data = codec.encode(x, quality=q)
+        np.testing.assert_array_equal(codec.decode(data, side=prepared), codec.decode(data, side=y))
+    with pytest.raises(ImageError, match="side image is 128x64"):
+        codec.decode(data, side=codec.prepare_side(y[:64, :128]))
+    with pytest.raises(WzError, match="another codec"):
+        codec.decode(data, side=wzcodec.load(name).prepare_side(y))

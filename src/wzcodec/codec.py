@@ -77,6 +77,21 @@ def weights_id(blob: bytes) -> bytes:
     return hashlib.sha256(blob).digest()[:8]
 
 
+class PreparedSide:
+    """A side image prepared for one codec's decoder (``Codec.prepare_side``)."""
+
+    def __init__(self, codec: Codec, y: torch.Tensor, size: tuple[int, int]):
+        self.codec, self.y, self.size = codec, y, (int(size[0]), int(size[1]))
+        self._features: tuple[bool, object] | None = None
+
+    def features(self) -> object:
+        bf16 = self.codec.bf16
+        if self._features is None or self._features[0] != bf16:
+            with torch.inference_mode(), fixed_threads():
+                self._features = (bf16, self.codec.model.prepare_side(self.y))
+        return self._features[1]
+
+
 class Codec:
     """A model with fixed weights and a quality, behind a byte-level API.
 
@@ -174,7 +189,15 @@ class Codec:
         bs = self.check(data)
         h, w = bs.header.height, bs.header.width
         y = None
-        if side is not None:
+        if isinstance(side, PreparedSide):
+            if side.codec is not self:
+                raise WzError("the side image was prepared by another codec")
+            if side.size != (h, w):
+                raise ImageError(
+                    f"side image is {side.size[1]}x{side.size[0]} but the coded image is {w}x{h}"
+                )
+            y = side.features()
+        elif side is not None:
             side_rgb = as_rgb(side)
             if side_rgb.shape[:2] != (h, w):
                 sh, sw = side_rgb.shape[:2]
@@ -201,6 +224,15 @@ class Codec:
                 img.astype(np.float32).mean(2, keepdims=True).round().astype(np.uint8), 3, axis=2
             )
         return img
+
+    def prepare_side(self, side) -> PreparedSide:
+        """Prepare a side image once for several ``decode`` calls against it (the images of
+        several cameras, or several qualities, decoded with one reference): ``decode(data,
+        side=prepared)`` gives the same pixels as ``decode(data, side=image)`` and skips the
+        work that depends on y alone (for ``atn`` E_w, E_y and D_y, about a third of a decode).
+        Computed on first use, again only if ``bf16`` changes."""
+        rgb = as_rgb(side)
+        return PreparedSide(self, pad_to(to_tensor(rgb)[None], self.model.factor), rgb.shape[:2])
 
     def _check_size(self, rgb: np.ndarray) -> np.ndarray:
         fixed = getattr(self.model, "fixed_size", None)

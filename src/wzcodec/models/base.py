@@ -4,9 +4,12 @@ of one entropy-coded string (the decoder's safety tail, see ``codec.py``)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from compressai.models import CompressionModel
 from compressai.models.utils import update_registered_buffers
+from torch import Tensor
 
 from wzcodec.models.latent import SCALE_TABLE
 
@@ -32,6 +35,12 @@ class CodecModel(CompressionModel):
                 if all(f"{name}.{n}" in state_dict for n in names):
                     update_registered_buffers(module, name, names, state_dict, policy="resize")
         return super().load_state_dict(state_dict, strict=strict)
+
+    def prepare_side(self, y: Tensor) -> Any:
+        """What ``decompress`` needs from the (padded) side image y, for several decodes
+        against the same y (``Codec.prepare_side``); ``decompress`` accepts it as ``side``.
+        Default: y itself."""
+        return y
 
     def max_symbols(self, h: int, w: int) -> int:
         """Symbols in the largest entropy-coded string of an h x w (padded) image."""

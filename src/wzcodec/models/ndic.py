@@ -130,11 +130,16 @@ class NDIC(CodecModel):
         strings: list[list[bytes]],
         size: tuple[int, int],
         q: float,
-        side: Tensor | None = None,
+        side: Tensor | dict | None = None,
     ) -> Tensor:
         v_hat = self.latent.decompress(strings, (size[0] // 16, size[1] // 16), q)
-        like = torch.zeros(1, 3, *size, device=v_hat.device)
-        return self.decode_x(v_hat, self.side(side, like))
+        if not isinstance(side, dict):  # a dict: prepare_side's, computed once for this y
+            side = self.side(side, torch.zeros(1, 3, *size, device=v_hat.device))
+        return self.decode_x(v_hat, side)
+
+    def prepare_side(self, y: Tensor) -> dict:
+        """w and D_y's features of y (E_w, E_y, D_y: a third of atn's decode time)."""
+        return self.side(y, y)
 
     # -- warm start ---------------------------------------------------------------------------
     def load_hyperprior(self, state: dict[str, Tensor], side_scale: float = 0.1) -> set[str]:
