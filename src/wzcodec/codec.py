@@ -189,7 +189,9 @@ class Codec:
         bs = self.check(data)
         h, w = bs.header.height, bs.header.width
         y = None
-        if isinstance(side, PreparedSide):
+        if side is not None:
+            if not isinstance(side, PreparedSide):
+                side = self.prepare_side(side)
             if side.codec is not self:
                 raise WzError("the side image was prepared by another codec")
             if side.size != (h, w):
@@ -197,12 +199,6 @@ class Codec:
                     f"side image is {side.size[1]}x{side.size[0]} but the coded image is {w}x{h}"
                 )
             y = side.features()
-        elif side is not None:
-            side_rgb = as_rgb(side)
-            if side_rgb.shape[:2] != (h, w):
-                sh, sw = side_rgb.shape[:2]
-                raise ImageError(f"side image is {sw}x{sh} but the coded image is {w}x{h}")
-            y = pad_to(to_tensor(side_rgb)[None], self.model.factor)
         ph, pw = (
             -(-h // self.model.factor) * self.model.factor,
             -(-w // self.model.factor) * self.model.factor,
