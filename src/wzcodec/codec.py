@@ -264,9 +264,9 @@ class Codec:
         h, w = rgb.shape[:2]
         x = pad_to(to_tensor(rgb)[None], self.model.factor)
         y = pad_to(to_tensor(as_rgb(side))[None], self.model.factor) if side is not None else None
-        with fixed_threads():
+        with fixed_threads():  # the sum too: its rounding depends on the thread count
             out = self.model(x, y, q)
-        bpp = bits_per_pixel(out["likelihoods"], h * w).item()
+            bpp = bits_per_pixel(out["likelihoods"], h * w).item()
         return to_uint8(crop_to(out["x_hat"], h, w)), bpp
 
 
