@@ -133,12 +133,52 @@ def test_band_cam_matches_dense_reference_and_chunks_or_blocks_change_nothing(wi
             cam.col_bias.normal_()
     fx, fy = torch.randn(1, 8, 12, 22), torch.randn(1, 8, 12, 22)  # 11 token columns
     ref = _band_reference(cam, fx, fy)
-    assert torch.allclose(cam(fx, fy), ref, atol=1e-5)
+
+    def both(cam):  # inference (row chunks) and training (all rows, _BandMix) paths
+        with torch.no_grad():
+            yield cam(fx, fy)
+        yield cam(fx, fy)
+
+    assert all(torch.allclose(out, ref, atol=1e-5) for out in both(cam))
     cam.max_elements = 1  # one query row per chunk
-    assert torch.allclose(cam(fx, fy), ref, atol=1e-5)
+    assert all(torch.allclose(out, ref, atol=1e-5) for out in both(cam))
     for block in (1, 3, 4):  # query columns per block (windowed): 11, 4 or 3 blocks
         cam.block = block
-        assert torch.allclose(cam(fx, fy), ref, atol=1e-5)
+        assert all(torch.allclose(out, ref, atol=1e-5) for out in both(cam))
+
+
+@pytest.mark.parametrize("window, block", [(0, 0), (2, 3)])
+def test_band_cam_gradients_match_the_dense_reference(window, block):
+    """The training path's hand-written backward (``_BandMix``) gives autograd's gradients
+    of the definition, for both feature maps and every parameter."""
+    torch.manual_seed(0)
+    cam = BandCAM(8, patch=2, dim=16, heads=2, band=1, window=window).double()
+    cam.block = block
+    with torch.no_grad():
+        cam.row_offset.normal_()
+    fx = torch.randn(1, 8, 8, 14, dtype=torch.float64, requires_grad=True)
+    fy = torch.randn(1, 8, 8, 14, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(1, 8, 8, 14, dtype=torch.float64)
+    params = [fx, fy, *cam.parameters()]
+    got = torch.autograd.grad((cam(fx, fy) * w).sum(), params)
+    with torch.no_grad():  # the reference builds fp32 outputs: run it in float64 too
+        torch.set_default_dtype(torch.float64)
+    try:
+        want = torch.autograd.grad((_band_reference(cam, fx, fy) * w).sum(), params)
+    finally:
+        torch.set_default_dtype(torch.float32)
+    for g, r in zip(got, want, strict=True):
+        assert torch.allclose(g, r, atol=1e-9)
+
+
+def test_band_mix_backward_passes_gradcheck():
+    from wzcodec.models.layers import _BandMix
+
+    torch.manual_seed(0)
+    nb, L = 3, 4
+    a = torch.rand(5, 2, 3, nb * L, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(5 + nb - 1, 2, L, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, v: _BandMix.apply(a, v, nb), (a, v))
 
 
 def test_windowed_band_cam_ignores_y_beyond_its_window():

@@ -401,3 +401,24 @@ def test_training_with_a_frozen_encoder_and_latent_codec_keeps_the_bitstream(tmp
             assert trained.compress(x, q)["strings"] == start.compress(x, q)["strings"]
     with pytest.raises(WzError, match="not a convolution weight"):
         freeze_input_channels(trained, {"d_x.0.1.beta": 4})
+
+
+def test_compiled_transforms_train_as_the_eager_model(tmp_path, tiny_stereo):
+    """``compile: true`` compiles the GDN transforms for the training step only: the same
+    losses as eager (fp32, to float precision), and the model still validates eagerly."""
+    from torch._dynamo.utils import counters
+
+    small = {"N": 16, "M": 24, "levels": 3, "attn_dim": 16, "heads": 2}
+    losses = {}
+    for compiled in (False, True):
+        cfg = tiny_config(
+            tmp_path / f"c{compiled}.yaml", tiny_stereo, model="atn", model_config=small,
+            steps=3, val_every=3, compile=compiled,
+        )  # fmt: skip
+        graphs = counters["stats"]["unique_graphs"]
+        metrics = train(cfg, tmp_path / f"run{compiled}", progress=False)
+        assert "val_psnr_q1" in metrics
+        assert (counters["stats"]["unique_graphs"] > graphs) == compiled
+        with open(tmp_path / f"run{compiled}/log.csv") as f:
+            losses[compiled] = [float(r["loss"]) for r in csv.DictReader(f)]
+    assert losses[True] == pytest.approx(losses[False], rel=1e-3)

@@ -89,9 +89,12 @@ def worker(
     else:  # training throughput at batch 8 of 256x256 crops, bf16 + channels_last
         from wzcodec.models import build
         from wzcodec.models.loss import RateDistortionLoss
+        from wzcodec.train import compile_transforms
 
         model = build(name).to(memory_format=torch.channels_last).train()
         model.bf16 = True
+        if kind == "train-compiled":  # as `wz train` with `compile: true`
+            compile_transforms(model)
         hw = (128, 256) if name == "atn-paper" else (256, 256)
         batch = 1 if name == "atn-paper" else 8
         xb = torch.rand(batch, 3, *hw).contiguous(memory_format=torch.channels_last)
@@ -105,8 +108,10 @@ def worker(
             loss.backward()
             opt.step()
 
+        step()  # one more warm-up: a compiled model compiles its backward on the first step
         s = _median_time(step, repeats)
         res.update(step_s=s, steps_per_hour=3600 / s, batch=f"{batch}x{hw[0]}x{hw[1]}")
+        res["compiled"] = kind == "train-compiled"
     res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return res
 
@@ -147,8 +152,10 @@ def run(
     left: str | None = None,
     right: str | None = None,
     out: Path | None = None,
+    compile_train: bool = False,
 ) -> dict:
-    """Measure everything, print the tables and write the JSON."""
+    """Measure everything, print the tables and write the JSON. ``compile_train`` adds a
+    training row per model with its transforms compiled (``wz train`` with ``compile: true``)."""
     rows = []
     base = [str(threads), str(repeats), left or "", right or ""]
     for h, w in sizes:
@@ -163,10 +170,11 @@ def run(
         for name in ("jpeg", "avif"):
             r = _run_worker(["codec", name, f"{h}x{w}", *base, str(target or 0)])
             rows.append({"model": name, "size": f"{h}x{w}", "kind": "codec", **r})
-    if train:
+    kinds = ["train", "train-compiled"] if compile_train else ["train"]
+    for kind in kinds if train else []:
         for name in models:
-            r = _run_worker(["train", name, "256x256", *base, "0"])
-            rows.append({"model": name, "size": "train", "kind": "train", **r})
+            r = _run_worker([kind, name, "256x256", *base, "0"])
+            rows.append({"model": name, "size": "train", "kind": kind, **r})
     _ratios(rows)
     result = {"machine": machine(), "threads": threads, "repeats": repeats, "rows": rows}
     print_tables(result)
@@ -243,6 +251,7 @@ def print_tables(result: dict) -> None:
     cols = [
         ("model", "<12"),
         ("batch", ">14"),
+        ("compiled", ">9"),
         ("step s", ">9"),
         ("steps/h", ">9"),
         ("vs hp", ">7"),
@@ -251,12 +260,13 @@ def print_tables(result: dict) -> None:
     keys = [
         ("model", "<12"),
         ("batch", ">14"),
+        ("compiled", ">9"),
         ("step_s", ">9.2f"),
         ("steps_per_hour", ">9.0f"),
         ("step_vs_hyperprior", ">7.2f"),
         ("peak_rss_mb", ">9.0f"),
     ]
-    train_rows = [r for r in result["rows"] if r["kind"] == "train"]
+    train_rows = [r for r in result["rows"] if r["kind"].startswith("train")]
     if train_rows:
         print()
         _table(train_rows, cols, keys)
@@ -302,12 +312,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--no-train", action="store_true")
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time training with the transforms compiled (needs a C++ compiler)",
+    )
     p.add_argument("--pair", nargs=2, metavar=("LEFT", "RIGHT"))
     p.add_argument("--out", default="benchmarks/speed.json")
     a = p.parse_args(argv)
     sizes = [tuple(int(v) for v in s.split("x")) for s in a.sizes.split(",")]
     left, right = a.pair or (None, None)
-    run(a.models.split(","), sizes, a.threads, a.repeats, not a.no_train, left, right, Path(a.out))
+    run(
+        a.models.split(","),
+        sizes,
+        a.threads,
+        a.repeats,
+        not a.no_train,
+        left,
+        right,
+        Path(a.out),
+        a.compile,
+    )
     return 0
 
 

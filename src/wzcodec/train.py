@@ -12,6 +12,7 @@ run trains every rate point. The batch stream is drawn from a checkpointed gener
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -122,6 +123,27 @@ def init_model(model: torch.nn.Module, cfg: dict) -> set[str]:
     if unexpected or len(new) != len(missing):
         model.load_state_dict(state)  # raises, naming what does not match
     return {n for n, _ in model.named_parameters() if n not in new}
+
+
+def _grad_only(fast, eager, *inputs):
+    return fast(*inputs) if torch.is_grad_enabled() else eager(*inputs)
+
+
+def compile_transforms(model: torch.nn.Module) -> int:
+    """``torch.compile`` every GDN transform (an ``nn.Sequential`` holding a GDN: the analysis
+    and synthesis stages) for training steps; validation and coding (no grad) stay eager, so
+    the bitstream never depends on a compiled kernel. Inductor fuses GDN's elementwise ops
+    (square, rsqrt, multiply and their gradients), which on a 2-core CPU take about a third of
+    an ``atn`` step. Returns the number of transforms compiled (they share one graph per
+    shape: parameters are graph inputs). Needs a C++ compiler on CPU."""
+    from compressai.layers import GDN
+
+    n = 0
+    for m in model.modules():
+        if isinstance(m, torch.nn.Sequential) and any(isinstance(c, GDN) for c in m):
+            m.forward = functools.partial(_grad_only, torch.compile(m.forward), m.forward)
+            n += 1
+    return n
 
 
 def freeze_input_channels(model: torch.nn.Module, spec: dict[str, int]) -> None:
@@ -307,6 +329,8 @@ def train(
         torch.backends.cudnn.benchmark = True  # fixed crop size: pick the fastest kernels once
     warm = init_model(model, cfg)
     model = model.to(device, memory_format=torch.channels_last)
+    if cfg.get("compile", False):
+        compile_transforms(model)
     groups, aux_params = param_groups(model, cfg, warm)
     main_params = [p for g in groups for p in g["params"]]
     # fused: one kernel per step instead of ~10 per tensor (~4% of a hyperprior step on CPU)
