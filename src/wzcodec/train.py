@@ -134,8 +134,9 @@ def compile_transforms(model: torch.nn.Module) -> int:
     and synthesis stages) for training steps; validation and coding (no grad) stay eager, so
     the bitstream never depends on a compiled kernel. Inductor fuses GDN's elementwise ops
     (square, rsqrt, multiply and their gradients), which on a 2-core CPU take about a quarter
-    of an ``atn`` step (2.7 -> 2.0 s measured). Returns the number of transforms compiled (they share one graph per
-    shape: parameters are graph inputs). Needs a C++ compiler on CPU."""
+    of an ``atn`` step (2.7 -> 2.0 s measured). Returns the number of transforms compiled
+    (they share one graph per shape: parameters are graph inputs). Needs a C++ compiler on
+    CPU."""
     from compressai.layers import GDN
 
     n = 0
