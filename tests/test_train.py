@@ -422,3 +422,21 @@ def test_compiled_transforms_train_as_the_eager_model(tmp_path, tiny_stereo):
         with open(tmp_path / f"run{compiled}/log.csv") as f:
             losses[compiled] = [float(r["loss"]) for r in csv.DictReader(f)]
     assert losses[True] == pytest.approx(losses[False], rel=1e-3)
+
+
+def test_lr_mult_sets_the_learning_rate_by_name_prefix_and_refuses_unknown_prefixes():
+    from wzcodec.errors import WzError
+    from wzcodec.models import build
+    from wzcodec.train import param_groups
+
+    model = build("atn", N=16, M=24, levels=3, attn_dim=16, heads=2)
+    cfg = {"lr_mult": {"cams.": 5.0, "cams.2.to_q": 0.5}, "freeze": ["e_x."]}
+    groups, _ = param_groups(model, cfg, warm=set())
+    mult = {id(p): g["lr_mult"] for g in groups for p in g["params"]}
+    named = dict(model.named_parameters())
+    assert mult[id(named["cams.0.to_q.weight"])] == 5.0
+    assert mult[id(named["cams.2.to_q.weight"])] == 0.5  # the longest prefix wins
+    assert mult[id(named["d_x.0.0.weight"])] == 1.0
+    assert id(named["e_x.0.weight"]) not in mult
+    with pytest.raises(WzError, match="lr_mult"):
+        param_groups(model, {"lr_mult": {"camz.": 2.0}}, warm=set())

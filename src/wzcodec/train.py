@@ -166,10 +166,16 @@ def freeze_input_channels(model: torch.nn.Module, spec: dict[str, int]) -> None:
 
 def param_groups(model: torch.nn.Module, cfg: dict, warm: set[str]):
     """Main-optimizer groups (warm-started parameters at lr, new ones at lr x side_lr_mult;
-    names starting with a ``freeze`` prefix are not trained, nor the input channels named by
-    ``freeze_input_channels``) and the aux parameters."""
+    ``lr_mult: {prefix: m}`` sets lr x m for the names starting with prefix, the longest
+    prefix winning; names starting with a ``freeze`` prefix are not trained, nor the input
+    channels named by ``freeze_input_channels``) and the aux parameters."""
     freeze_input_channels(model, cfg.get("freeze_input_channels") or {})
     frozen = tuple(cfg.get("freeze", []))
+    by_prefix = cfg.get("lr_mult") or {}
+    names = {n for n, _ in model.named_parameters()}
+    for prefix in by_prefix:
+        if not any(n.startswith(prefix) for n in names):
+            raise WzError(f"lr_mult: no parameter name starts with {prefix!r}")
     groups: dict[float, list] = {}
     aux = []
     for n, p in model.named_parameters():
@@ -179,6 +185,9 @@ def param_groups(model: torch.nn.Module, cfg: dict, warm: set[str]):
             aux.append(p)
         else:
             mult = 1.0 if (not warm or n in warm) else float(cfg.get("side_lr_mult", 1.0))
+            hits = [k for k in by_prefix if n.startswith(k)]
+            if hits:
+                mult = float(by_prefix[max(hits, key=len)])
             groups.setdefault(mult, []).append(p)
     main = [{"params": ps, "lr_mult": m} for m, ps in groups.items()]
     return main, aux
