@@ -440,3 +440,18 @@ def test_lr_mult_sets_the_learning_rate_by_name_prefix_and_refuses_unknown_prefi
     assert id(named["e_x.0.weight"]) not in mult
     with pytest.raises(WzError, match="lr_mult"):
         param_groups(model, {"lr_mult": {"camz.": 2.0}}, warm=set())
+
+
+def test_compile_without_a_cpp_compiler_is_one_line_and_writes_nothing(
+    tmp_path, tiny_stereo, monkeypatch
+):
+    import torch._inductor.cpp_builder as cpp_builder
+
+    def missing():
+        raise RuntimeError("no working C++ compiler found")
+
+    monkeypatch.setattr(cpp_builder, "get_cpp_compiler", missing)
+    cfg = tiny_config(tmp_path / "c.yaml", tiny_stereo, compile=True)
+    code, _, err = run_cli("train", "--config", str(cfg), "--out", str(tmp_path / "run"))
+    assert code == 2 and "C++ compiler" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()

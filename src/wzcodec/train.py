@@ -139,6 +139,19 @@ def compile_transforms(model: torch.nn.Module) -> int:
     CPU."""
     from compressai.layers import GDN
 
+    if any(p.device.type == "cpu" for p in model.parameters()):
+        try:  # Inductor's own search (g++, clang++ or $CXX): fail now, in one line
+            from torch._inductor.cpp_builder import get_cpp_compiler
+        except ImportError:  # a torch without it: let the first step report
+            get_cpp_compiler = None
+        if get_cpp_compiler is not None:
+            try:
+                get_cpp_compiler()
+            except Exception as e:
+                raise WzError(
+                    "compile: true needs a C++ compiler on CPU (g++ or clang++, or set CXX); "
+                    "train without it: --set compile=false"
+                ) from e
     n = 0
     for m in model.modules():
         if isinstance(m, torch.nn.Sequential) and any(isinstance(c, GDN) for c in m):
