@@ -277,6 +277,31 @@ def test_dsin_weights_reference_their_hyperprior_and_refuse_another(tmp_path, mo
         wzcodec.load("dsin", weights=path)
 
 
+def test_dsin_export_takes_the_base_tables_from_the_base_file_and_refuses_other_weights(
+    tmp_path, motorcycle, monkeypatch
+):
+    """Exported on a CPU whose exp() rounds the scale table a few ulps apart, dsin's weights
+    still reference the shipped base, and code the base's bytes; different base weights fail."""
+    import wzcodec
+    from wzcodec.errors import WzError
+    from wzcodec.models.latent import SCALE_TABLE
+    from wzcodec.train import save_weights
+
+    base = save_weights(_fresh("hyperprior"), tmp_path, "hyperprior")
+    hp = wzcodec.load("hyperprior", weights=base, quality=2)
+    dsin = _fresh("dsin")
+    dsin.load_hyperprior(hp.model.state_dict())
+    monkeypatch.setattr("wzcodec.models.base.SCALE_TABLE", SCALE_TABLE * (1 + 2e-7))
+    path = save_weights(dsin, tmp_path, "dsin", base=base)
+    x = np.ascontiguousarray(motorcycle[0][:64, :128])
+    loaded = wzcodec.load("dsin", weights=path, quality=2)
+    assert parse(loaded.encode(x)).strings == parse(hp.encode(x)).strings
+    with torch.no_grad():
+        dsin.base.g_a[0].weight[0, 0, 0, 0] += 1.0
+    with pytest.raises(WzError, match="base. weights differ"):
+        save_weights(dsin, tmp_path, "dsin", base=base)
+
+
 def test_visualize_writes_common_local_and_attention_pictures(tmp_path, motorcycle):
     from PIL import Image
 
