@@ -298,7 +298,7 @@ def test_dsin_export_takes_the_base_tables_from_the_base_file_and_refuses_other_
     assert parse(loaded.encode(x)).strings == parse(hp.encode(x)).strings
     with torch.no_grad():
         dsin.base.g_a[0].weight[0, 0, 0, 0] += 1.0
-    with pytest.raises(WzError, match="base. weights differ"):
+    with pytest.raises(WzError, match=r"base\. weights differ"):
         save_weights(dsin, tmp_path, "dsin", base=base)
 
 
