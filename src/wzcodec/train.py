@@ -35,6 +35,7 @@ from wzcodec.data.protocols import PROTOCOLS
 from wzcodec.errors import WzError
 from wzcodec.files import atomic_open
 from wzcodec.models import build
+from wzcodec.models.base import ENTROPY_TABLES
 from wzcodec.models.loss import RateDistortionLoss
 
 CHECKPOINT = "checkpoint.pt"
@@ -142,16 +143,15 @@ def compile_transforms(model: torch.nn.Module) -> int:
     if any(p.device.type == "cpu" for p in model.parameters()):
         try:  # Inductor's own search (g++, clang++ or $CXX): fail now, in one line
             from torch._inductor.cpp_builder import get_cpp_compiler
+
+            get_cpp_compiler()
         except ImportError:  # a torch without it: let the first step report
-            get_cpp_compiler = None
-        if get_cpp_compiler is not None:
-            try:
-                get_cpp_compiler()
-            except Exception as e:
-                raise WzError(
-                    "compile: true needs a C++ compiler on CPU (g++ or clang++, or set CXX); "
-                    "train without it: --set compile=false"
-                ) from e
+            pass
+        except Exception as e:
+            raise WzError(
+                "compile: true needs a C++ compiler on CPU (g++ or clang++, or set CXX); "
+                "train without it: --set compile=false"
+            ) from e
     n = 0
     for m in model.modules():
         if isinstance(m, torch.nn.Sequential) and any(isinstance(c, GDN) for c in m):
@@ -608,7 +608,7 @@ def _same_base(model: torch.nn.Module, base_blob: bytes) -> bool:
     # The entropy tables are the base file's at load time (the referencing file leaves them
     # out); ``update`` here may rebuild them a few ulps apart (exp() of the scale table differs
     # between CPUs), so only the weights must match.
-    tables = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table")
+    tables = (*ENTROPY_TABLES, "scale_table")
     return mine.keys() == theirs.keys() and all(
         torch.equal(mine[k].to(theirs[k].dtype), theirs[k]) for k in mine if not k.endswith(tables)
     )

@@ -13,6 +13,9 @@ from torch import Tensor
 
 from wzcodec.models.latent import SCALE_TABLE
 
+# Buffers that ``update`` builds from the weights (a GaussianConditional adds ``scale_table``)
+ENTROPY_TABLES = ("_quantized_cdf", "_offset", "_cdf_length")
+
 
 class CodecModel(CompressionModel):
     factor = 64  # input sides must be multiples of this (the codec pads)
@@ -26,10 +29,9 @@ class CodecModel(CompressionModel):
         """CompressAI resizes the entropy models' tables only while they are empty; resize them
         whenever the loaded ones differ (their length depends on the weights they were built
         from, e.g. resuming a run after its ``init_from`` weights changed)."""
-        tables = ["_quantized_cdf", "_offset", "_cdf_length"]
         for name, module in self.named_modules():
             if isinstance(module, (EntropyBottleneck, GaussianConditional)):
-                names = tables + (
+                names = list(ENTROPY_TABLES) + (
                     ["scale_table"] if isinstance(module, GaussianConditional) else []
                 )
                 if all(f"{name}.{n}" in state_dict for n in names):
