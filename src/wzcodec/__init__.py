@@ -11,7 +11,14 @@ import warnings
 # compressai 1.2.8 calls torch.jit.script at import time, which torch 2.14 flags as deprecated.
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
 
-from wzcodec.codec import Codec, PreparedSide, available, load, read_header  # noqa: E402
+from wzcodec.codec import (  # noqa: E402
+    Codec,
+    PreparedSide,
+    available,
+    load,
+    read_header,
+    reuse_freed_memory,
+)
 from wzcodec.errors import BitstreamError, ImageError, WzError  # noqa: E402
 
 __version__ = "0.1.0"
@@ -26,4 +33,5 @@ __all__ = [
     "available",
     "load",
     "read_header",
+    "reuse_freed_memory",
 ]

@@ -63,9 +63,13 @@ def worker(
 ) -> dict:
     import torch
 
+    from wzcodec.codec import reuse_freed_memory
+
     torch.set_num_threads(threads)
+    tuned = reuse_freed_memory()  # as `wz` does
     x, y = _pair(size, left, right)
     res: dict = {"model": name, "size": f"{size[0]}x{size[1]}", "kind": kind}
+    res["reuse_freed_memory"] = tuned
     if kind == "codec" and name in ("jpeg", "avif"):
         from wzcodec import classical
 

@@ -327,7 +327,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=FutureWarning)
     args = build_parser().parse_args(argv)
+    from wzcodec.codec import reuse_freed_memory
     from wzcodec.errors import WzError
+
+    reuse_freed_memory()  # large feature maps reused, not page-faulted afresh: see codec.py
 
     try:
         return args.func(args)

@@ -27,7 +27,7 @@ import torch
 from tqdm import tqdm
 
 from wzcodec import classical
-from wzcodec.codec import CODING_THREADS, load
+from wzcodec.codec import CODING_THREADS, load, reuse_freed_memory
 from wzcodec.data import from_spec
 from wzcodec.data.protocols import paper_view
 from wzcodec.errors import WzError
@@ -179,6 +179,7 @@ def _init_worker(pairs) -> None:
     global _PAIRS
     _PAIRS = pairs
     torch.set_num_threads(1)
+    reuse_freed_memory()
 
 
 def _worker(i: int, jobs, side_mode: str, estimate: bool) -> tuple[int, list[dict]]:
