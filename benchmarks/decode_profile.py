@@ -81,6 +81,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    wzcodec.reuse_freed_memory()  # as `wz` and `wz bench`
     h, w = (int(v) for v in a.size.split("x"))
     for name in a.models.split(","):
         med = profile(name, (h, w), a.repeats)
