@@ -223,12 +223,13 @@ def test_every_shipped_config_names_a_registered_model_and_builds(tmp_path):
     from pathlib import Path
 
     from wzcodec.models import build
-    from wzcodec.train import load_config
+    from wzcodec.train import check_config, load_config
 
-    configs = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+    configs = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"))
     assert {c.stem for c in configs} >= {"hyperprior", "ndic", "atn", "atn-paper", "dsin"}
     for c in configs:
         cfg = load_config(c)
+        check_config(cfg)  # no misspelt key is ignored in silence
         model = build(cfg["model"], **cfg["model_config"])
         assert len(cfg["lambdas"]) == model.levels >= 6
 
@@ -455,3 +456,42 @@ def test_compile_without_a_cpp_compiler_is_one_line_and_writes_nothing(
     code, _, err = run_cli("train", "--config", str(cfg), "--out", str(tmp_path / "run"))
     assert code == 2 and "C++ compiler" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_side_curriculum_replaces_y_by_a_shifted_relit_x_with_probability_p():
+    from wzcodec.train import easy_side
+
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.rand(6, 3, 16, 32), torch.rand(6, 3, 16, 32)
+    assert torch.equal(easy_side(x, y, 0.0, 8, gen), y)  # p = 0: the real side images
+    out = easy_side(x, y, 1.0, 0, gen)  # p = 1, no shift: x with a gain and an offset
+    for i in range(6):
+        a, b = x[i].flatten(), out[i].flatten()
+        inside = (b > 0) & (b < 1)
+        slope = (
+            torch.linalg.lstsq(
+                torch.stack([a[inside], torch.ones_like(a[inside])], 1), b[inside, None]
+            )
+            .solution[0]
+            .item()
+        )
+        assert 0.85 <= slope <= 1.15
+    shifted = easy_side(x, y, 1.0, 4, torch.Generator().manual_seed(1))
+    again = easy_side(x, y, 1.0, 4, torch.Generator().manual_seed(1))
+    assert torch.equal(shifted, again)  # drawn from the run's checkpointed generator
+    assert not torch.allclose(shifted, y)
+
+
+def test_a_misspelt_config_key_is_refused_in_one_line_before_anything_is_written(
+    tmp_path, tiny_stereo
+):
+    cfg = tiny_config(tmp_path / "c.yaml", tiny_stereo, lr_drop_after_minute=[5.0])
+    code, _, err = run_cli("train", "--config", str(cfg), "--out", str(tmp_path / "run"))
+    assert code == 2 and "lr_drop_after_minute" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+    cfg = tiny_config(tmp_path / "d.yaml", tiny_stereo)
+    bad = "data={tarin: [stereo:x]}"  # through --set, which is checked the same way
+    code, _, err = run_cli(
+        "train", "--config", str(cfg), "--set", bad, "--out", str(tmp_path / "run")
+    )
+    assert code == 2 and "data.tarin" in err and not (tmp_path / "run").exists()

@@ -55,9 +55,63 @@ def numbers(value):
     return value
 
 
+CONFIG_KEYS = frozenset(
+    [
+        "model",
+        "model_config",
+        "init_from",
+        "data",
+        "crop",
+        "batch",
+        "distortion",
+        "lambdas",
+        "alpha",
+        "beta",
+        "lr",
+        "lr_warmup",
+        "lr_drop_at",
+        "lr_drop_after_minutes",
+        "lr_mult",
+        "side_lr_mult",
+        "freeze",
+        "freeze_input_channels",
+        "side_curriculum",
+        "aux_lr",
+        "clip",
+        "steps",
+        "bf16",
+        "compile",
+        "device",
+        "seed",
+        "train_protocol",
+        "val_protocol",
+        "val_every",
+        "log_every",
+        "checkpoint_minutes",
+        "checkpoint_every_steps",
+    ]
+)
+DATA_KEYS = frozenset({"train", "val", "val_count", "val_split"})
+
+
 def load_config(path: str | Path) -> dict:
     with open(path) as f:
         return numbers(yaml.safe_load(f))
+
+
+def check_config(cfg: dict) -> None:
+    """A misspelt key would otherwise be ignored in silence (a learning-rate drop that never
+    comes): refuse unknown keys, and the required ones missing, before anything runs."""
+    unknown = sorted(set(cfg) - CONFIG_KEYS) + sorted(
+        f"data.{k}" for k in set(cfg.get("data") or {}) - DATA_KEYS
+    )
+    if unknown:
+        raise WzError(f"unknown config key(s): {', '.join(unknown)}")
+    missing = [k for k in ("model", "data", "lambdas", "batch", "lr", "steps") if k not in cfg]
+    if "data" in cfg and "train" not in (cfg["data"] or {}):
+        missing.append("data.train")
+    if missing:
+        raise WzError(f"config lacks required key(s): {', '.join(missing)}")
 
 
 def _specs(value) -> list[str]:
@@ -223,6 +277,24 @@ class Batches:
         return x.contiguous(memory_format=cl), y.contiguous(memory_format=cl)
 
 
+def easy_side(
+    x: torch.Tensor, y: torch.Tensor, p: float, max_shift: int, gen: torch.Generator
+) -> torch.Tensor:
+    """The side-image curriculum (``side_curriculum`` in a config, ../shared/PILOT.md): each
+    sample's y becomes, with probability p, x itself shifted horizontally by up to
+    ``max_shift`` pixels (wrapping round) with a random gain (0.85..1.15) and offset (±12/255),
+    so a decoder can learn to read y before it has to find matches."""
+    n = x.shape[0]
+    draw = torch.rand(n, 3, generator=gen)
+    shifts = torch.randint(-max_shift, max_shift + 1, (n,), generator=gen).tolist()
+    out = y.clone()
+    for i in range(n):
+        if draw[i, 0] < p:
+            gain, offset = 0.85 + 0.3 * draw[i, 1].item(), (draw[i, 2].item() - 0.5) * 24 / 255
+            out[i] = (x[i].roll(shifts[i], dims=-1) * gain + offset).clamp(0, 1)
+    return out.contiguous(memory_format=torch.channels_last)
+
+
 def _psnr(mse: float) -> float:
     return -10 * math.log10(max(mse, 1e-12))
 
@@ -335,6 +407,7 @@ def train(
     generator; gradients are averaged by DDP; only rank 0 writes logs and checkpoints.
     """
     cfg = {**load_config(config_path), **numbers(overrides or {})}
+    check_config(cfg)
     dist = _Dist()
     out_dir = Path(out_dir)
     seed = cfg.get("seed", 0) + 1000 * dist.rank
@@ -391,6 +464,7 @@ def train(
         cfg.get("distortion", "mse"), cfg.get("alpha", 0.0), cfg.get("beta", 0.0)
     )
     net = dist.wrap(model)
+    curriculum = cfg.get("side_curriculum")
     total = min(cfg["steps"], max_steps) if max_steps else cfg["steps"]
     log = _Log(out_dir, fresh=step == 0, step=step) if dist.main else None
 
@@ -429,6 +503,9 @@ def train(
             for g in opt.param_groups:
                 g["lr"] = lr * g["lr_mult"]
             x, y = batches.next()
+            if curriculum and step < curriculum["steps"]:  # p falls linearly from 1 to 0
+                p = 1.0 - step / curriculum["steps"]
+                y = easy_side(x, y, p, int(curriculum.get("max_shift", 0)), gen)
             q = torch.randint(levels, (x.shape[0],), generator=gen).to(device)
             m = crit(net(x, y, (q + 1).float()), x, y, lambdas[q])
             opt.zero_grad(set_to_none=True)
