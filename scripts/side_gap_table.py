@@ -1,6 +1,7 @@
 """The README's table of side information that lies: per model and quality, the mean PSNR with
-the true y and, for each stress run (``wz eval --side other|shifted|dark|none``), the mean PSNR
-and its gap to the true y, over the images the stress runs coded.
+the true y and, for each stress run (``wz eval --side other|shifted|dark|none|oracle``), the
+mean PSNR and its gap to the true y, over the images the stress runs coded. The oracle (y = x
+itself) bounds what any side image could give: a negative gap there is the gain left unused.
 
     python scripts/side_gap_table.py results/stereo-test-native results/side-gap
 
@@ -24,6 +25,7 @@ MODES = {
     "shifted": "y shifted 32 px",
     "dark": "y at half brightness",
     "none": "no y",
+    "oracle": "y = x (oracle)",
 }
 
 

@@ -504,3 +504,17 @@ def test_every_config_key_train_accepts_is_documented_in_the_readme():
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert not [k for k in sorted(CONFIG_KEYS | DATA_KEYS) if f"`{k}`" not in readme]
+
+
+def test_oracle_side_mode_gives_x_itself_and_every_side_mode_is_a_cli_choice():
+    import numpy as np
+
+    from wzcodec.cli import build_parser
+    from wzcodec.evaluate import SIDE_MODES, side_image
+
+    x, y = np.zeros((8, 40, 3), np.uint8), np.full((8, 40, 3), 200, np.uint8)
+    pairs = [("p0", x, y), ("p1", y, x)]
+    assert side_image(pairs, 0, "oracle") is x and side_image(pairs, 0, "true") is y
+    for mode in SIDE_MODES:
+        args = build_parser().parse_args(["eval", "--data", "d", "--out", "o", "--side", mode])
+        assert args.side == mode

@@ -265,9 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     v.add_argument(
         "--side",
-        choices=["true", "other", "shifted", "dark", "none"],
+        choices=["true", "other", "shifted", "dark", "none", "oracle"],
         default="true",
-        help="what the decoder gets as side image (stress tests: a lying or no y)",
+        help="what the decoder gets as side image (stress tests: a lying or no y; oracle: y = x)",
     )
     v.add_argument("--workers", type=int, default=1, help="images coded at once, one process each")
     v.add_argument("--no-estimate", action="store_true", help="skip the likelihood bpp estimate")

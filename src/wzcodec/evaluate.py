@@ -99,15 +99,18 @@ def _measure(x, x_hat, nbytes, enc, dec, **extra) -> dict:
     }
 
 
-SIDE_MODES = ("true", "other", "shifted", "dark", "none")
+SIDE_MODES = ("true", "other", "shifted", "dark", "none", "oracle")
 
 
 def side_image(pairs, i: int, mode: str) -> np.ndarray | None:
     """The side image the decoder gets for pair i: the true y, or a lying one (another pair's
-    y resized to fit, y shifted 32 px to the right, y at half brightness), or none."""
+    y resized to fit, y shifted 32 px to the right, y at half brightness), none, or the oracle
+    y = x itself: the most any side image could give this decoder."""
     _, x, y = pairs[i]
     if mode == "true":
         return y
+    if mode == "oracle":
+        return x
     if mode == "none":
         return None
     if mode == "dark":
