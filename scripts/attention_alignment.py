@@ -5,11 +5,14 @@ pairs (x = left, y = right, so x's column c appears in y at c - d, d >= 0), head
   (a uniform guess over the 2b+1 rows of the band gives 1/(2b+1));
 - ``plausible``: share whose strongest key lies in the own row at a disparity of 0..D tokens
   (8 px per token), where stereo correspondences are;
-- ``peak``: mean weight of the strongest key (1 = one key takes all, 1/keys = uniform).
+- ``peak``: mean weight of the strongest key (1 = one key takes all, 1/keys = uniform);
+- ``identity`` (with ``--oracle``, y = x itself): share whose strongest key is the query's
+  own position, where a matcher must look when y is x.
 
     python scripts/attention_alignment.py --data stereo:../shared/data/stereo --every 6
     python scripts/attention_alignment.py --weights runs/x/atn.safetensors --max-disparity 16
     python scripts/attention_alignment.py --warm-start src/wzcodec/weights/hyperprior.safetensors
+    python scripts/attention_alignment.py --oracle
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ def alignment(attention: torch.Tensor, max_disparity: int) -> dict[str, float]:
         "same_row": same.float().mean().item(),
         "plausible": plausible.float().mean().item(),
         "peak": flat.max(-1).values.mean().item(),
+        "identity": (same & (disparity == 0)).float().mean().item(),
     }
 
 
@@ -50,6 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--warm-start", help="a hyperprior file: atn as training starts from it")
     p.add_argument("--quality", type=float, default=3.0)
     p.add_argument("--max-disparity", type=int, default=16, help="tokens (8 px each)")
+    p.add_argument("--oracle", action="store_true", help="y = x itself: report identity")
     a = p.parse_args(argv)
     torch.set_num_threads(2)
     if a.warm_start:
@@ -69,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     stats: list[list[dict[str, float]]] = [[] for _ in codec.model.cams]
     for pair in pairs:
         x, y = read_rgb(pair.x), read_rgb(pair.y)
-        codec.decode(codec.encode(x), side=y)
+        codec.decode(codec.encode(x), side=x if a.oracle else y)
         for i, cam in enumerate(codec.model.cams):
             stats[i].append(alignment(cam.last_attention[0], a.max_disparity))
     nb = 2 * codec.model.cams[0].band + 1
@@ -79,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"CAM {i + 1} (decoder stage {i + 1}): same row {mean['same_row']:.2f}, "
             f"plausible (0..{a.max_disparity} tokens) {mean['plausible']:.2f}, "
-            f"peak {mean['peak']:.3f}"
+            f"peak {mean['peak']:.3f}" + (f", identity {mean['identity']:.2f}" if a.oracle else "")
         )
 
 

@@ -518,3 +518,30 @@ def test_oracle_side_mode_gives_x_itself_and_every_side_mode_is_a_cli_choice():
     for mode in SIDE_MODES:
         args = build_parser().parse_args(["eval", "--data", "d", "--out", "o", "--side", mode])
         assert args.side == mode
+
+
+def test_shifted_copies_move_x_by_the_tokens_they_return():
+    from wzcodec.train import shifted_copies
+
+    gen = torch.Generator().manual_seed(0)
+    x = 0.3 + 0.4 * torch.rand(6, 3, 64, 96)  # no clamping after gain and offset
+    y, dk, dr = shifted_copies(x, 32, gen)
+    assert dk.abs().max() <= 4 and dr.abs().max() <= 1 and len(set(dk.tolist())) > 1
+    for i in range(6):
+        back = y[i].roll((-8 * int(dr[i]), -8 * int(dk[i])), dims=(-2, -1))
+        a, b = x[i].flatten() - x[i].mean(), back.flatten() - back.mean()
+        assert (a @ b) / (a.norm() * b.norm()) > 0.9999  # the same picture, relit
+
+
+def test_match_loss_config_needs_a_model_with_attention(tmp_path, monkeypatch):
+    from wzcodec.errors import WzError
+    from wzcodec.train import train
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "model: ndic\ndata: {train: stereo:none}\nlambdas: [0.01]\nbatch: 1\nlr: 1.0e-4\n"
+        "steps: 1\nmatch_loss: {weight: 1.0, max_shift: 16}\n"
+    )
+    with pytest.raises(WzError, match="match_loss: ndic has no band attention"):
+        train(cfg, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()

@@ -76,6 +76,7 @@ CONFIG_KEYS = frozenset(
         "freeze",
         "freeze_input_channels",
         "side_curriculum",
+        "match_loss",
         "aux_lr",
         "clip",
         "steps",
@@ -295,6 +296,38 @@ def easy_side(
     return out.contiguous(memory_format=torch.channels_last)
 
 
+def shifted_copies(
+    x: torch.Tensor, max_shift: int, gen: torch.Generator, token: int = 8
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Side images with known correspondences for the matching loss (``match_loss``): each
+    sample's y is x rolled by a whole number of ``token``-pixel tokens, horizontally up to
+    ``max_shift`` pixels and vertically by -1, 0 or +1 token, with a random gain (0.85..1.15)
+    and offset (±12/255). Returns (y, dk, dr): x's token (r, c) is y's (r + dr, c + dk)."""
+    n = x.shape[0]
+    dk = torch.randint(-(max_shift // token), max_shift // token + 1, (n,), generator=gen)
+    dr = torch.randint(-1, 2, (n,), generator=gen)
+    draw = torch.rand(n, 2, generator=gen)
+    y = torch.empty_like(x)
+    for i in range(n):
+        gain, offset = 0.85 + 0.3 * draw[i, 0].item(), (draw[i, 1].item() - 0.5) * 24 / 255
+        moved = x[i].roll((token * int(dr[i]), token * int(dk[i])), dims=(-2, -1))
+        y[i] = (moved * gain + offset).clamp(0, 1)
+    return y.contiguous(memory_format=torch.channels_last), dk, dr
+
+
+def match_side(model, x: torch.Tensor, q: torch.Tensor, spec: dict, gen: torch.Generator):
+    """The matching loss: the mean over the CAMs of their attention's cross-entropy against
+    the true correspondences of shifted copies of x (``shifted_copies``). It trains only the
+    CAMs' queries, keys and position terms, which the rate-distortion loss alone lets drift
+    away from matching (session 13: the shipped atn's finest CAM found the right place for
+    under 1% of tokens even with y = x)."""
+    y, dk, dr = shifted_copies(x, int(spec.get("max_shift", 64)), gen)
+    feats = model.cam_inputs(x, y, q)
+    pairs = zip(model.cams, feats, strict=True)
+    losses = [cam.match_loss(fx, fy, dk, dr) for cam, (fx, fy) in pairs]
+    return torch.stack(losses).mean()
+
+
 def _psnr(mse: float) -> float:
     return -10 * math.log10(max(mse, 1e-12))
 
@@ -416,6 +449,9 @@ def train(
     np.random.seed(seed)
 
     model = build(cfg["model"], **cfg.get("model_config", {}))
+    cams = getattr(model, "cams", None) or []
+    if cfg.get("match_loss") and not (cams and all(hasattr(c, "match_loss") for c in cams)):
+        raise WzError(f"match_loss: {cfg['model']} has no band attention to train")
     crop = cfg.get("crop", 256)
     if any(c % model.factor for c in ([crop, crop] if isinstance(crop, int) else crop)):
         raise ValueError(f"crop {crop} must be a multiple of the model's factor {model.factor}")
@@ -465,6 +501,7 @@ def train(
     )
     net = dist.wrap(model)
     curriculum = cfg.get("side_curriculum")
+    match = cfg.get("match_loss")
     total = min(cfg["steps"], max_steps) if max_steps else cfg["steps"]
     log = _Log(out_dir, fresh=step == 0, step=step) if dist.main else None
 
@@ -508,8 +545,12 @@ def train(
                 y = easy_side(x, y, p, int(curriculum.get("max_shift", 0)), gen)
             q = torch.randint(levels, (x.shape[0],), generator=gen).to(device)
             m = crit(net(x, y, (q + 1).float()), x, y, lambdas[q])
+            loss = m["loss"]
+            if match:
+                m["match"] = match_side(model, x, (q + 1).float(), match, gen)
+                loss = loss + float(match.get("weight", 1.0)) * m["match"]
             opt.zero_grad(set_to_none=True)
-            m["loss"].backward()
+            loss.backward()
             if cfg.get("clip"):
                 torch.nn.utils.clip_grad_norm_(main_params, cfg["clip"])
             opt.step()
@@ -519,12 +560,18 @@ def train(
                 aux_opt.step()
             step += 1
             bar.update(1)
-            window.append(torch.stack([m["loss"], m["bpp"].mean(), m["mse"].mean()]).detach())
+            window.append(
+                torch.stack(
+                    [m["loss"], m["bpp"].mean(), m["mse"].mean(), m.get("match", m["loss"] * 0)]
+                ).detach()
+            )
 
             if step % cfg.get("log_every", 25) == 0 or step == total:
-                loss, bpp, mse = torch.stack(window).float().mean(0).tolist()
+                loss, bpp, mse, match_ce = torch.stack(window).float().mean(0).tolist()
                 window.clear()
                 metrics = {"loss": loss, "bpp": bpp, "psnr": _psnr(mse), "lr": lr}
+                if match:
+                    metrics["match_loss"] = match_ce
                 if (
                     dist.main
                     and val_pairs
@@ -611,7 +658,7 @@ class _Log:
             self.tb = None
 
     def write(self, step: int, seconds: float, metrics: dict) -> None:
-        val = {k: v for k, v in metrics.items() if k.startswith("val_")}
+        val = {k: v for k, v in metrics.items() if k.startswith("val_") or k == "match_loss"}
         m = metrics
         row = [step, f"{seconds:.1f}", f"{m['loss']:.5f}", f"{m['bpp']:.4f}", f"{m['psnr']:.3f}"]
         self.csv.writerow([*row, f"{m['lr']:.2e}", json.dumps(val)])

@@ -291,6 +291,48 @@ class BandCAM(nn.Module):
             self.last_attention = torch.cat(maps, 1)  # (B, R, W, 2b+1, W)
         return torch.cat(outs, 0)  # in the compute dtype
 
+    def scores(self, fx: Tensor, fy: Tensor) -> Tensor:
+        """The attention logits of every head as a full map (B, H, R, W, 2b+1, W): query
+        (row, column) over key (row offset, column), -inf outside the window. The plain,
+        memory-hungry form of what ``forward`` computes in blocks, for the matching loss on
+        training crops."""
+        B, _, h, w = fx.shape
+        H, b, d, K = self.heads, self.band, self.dim, self.window
+        R, W, dh, nb = h // self.p, w // self.p, self.dim // self.heads, 2 * self.band + 1
+        dev = fx.device
+        col = sincos(W, d, dev)
+        q = (self._project(fx, self.norm_q, self.to_q) + col).view(B, R, W, H, dh) * dh**-0.5
+        k = self._project(fy, self.norm_k, self.to_k) + col
+        band = torch.arange(R, device=dev)[:, None] + torch.arange(-b, b + 1, device=dev)
+        band = band.clamp(0, R - 1)
+        k = (k[:, band] + self.row_offset.view(1, 1, nb, 1, d)).view(B, R, nb, W, H, dh)
+        s = torch.einsum("brchd,bronhd->bhrcon", q, k)
+        if not K:
+            return s
+        rel = torch.arange(W, device=dev)[None, :] - torch.arange(W, device=dev)[:, None]
+        bias = self.col_bias[:, :, rel.clamp(-K, K) + K].permute(0, 2, 1, 3)  # (H, W, nb, W)
+        bias = bias.masked_fill(~(rel.abs() <= K)[:, None], float("-inf"))
+        return s + bias[None, :, None]
+
+    def match_loss(self, fx: Tensor, fy: Tensor, dk: Tensor, dr: Tensor) -> Tensor:
+        """Cross-entropy of every head's attention against known correspondences: sample i's
+        query at token (r, c) should attend to y's token (r + dr[i], c + dk[i]) (y a shifted
+        copy of x). Queries whose match lies outside y or the window are left out."""
+        s = self.scores(fx.float(), fy.float())
+        B, H, R, W, nb, _ = s.shape
+        dev = s.device
+        dk, dr = dk.to(dev).view(B, 1, 1), dr.to(dev).view(B, 1, 1)
+        tr = torch.arange(R, device=dev).view(1, R, 1) + dr
+        tc = torch.arange(W, device=dev).view(1, 1, W) + dk
+        valid = (tr >= 0) & (tr < R) & (tc >= 0) & (tc < W) & (dr.abs() <= self.band)
+        if self.window:
+            valid &= dk.abs() <= self.window
+        target = ((dr + self.band).clamp(0, nb - 1) * W + tc.clamp(0, W - 1)).expand(B, R, W)
+        logp = s.flatten(-2).log_softmax(-1)
+        nll = -logp.gather(-1, target[:, None, ..., None].expand(B, H, R, W, 1)).squeeze(-1)
+        mask = valid.expand(B, R, W)[:, None].expand(B, H, R, W)
+        return torch.where(mask, nll, 0.0).sum() / mask.sum().clamp(min=1)
+
     def _full_map(self, a: Tensor, W: int) -> Tensor:
         """Head 0's attention per block (B, m, n, S, nb, L) laid out as the full-row map
         (B, m, W, nb, W) (zeros outside the window)."""

@@ -137,6 +137,25 @@ class NDIC(CodecModel):
             side = self.side(side, torch.zeros(1, 3, *size, device=v_hat.device))
         return self.decode_x(v_hat, side)
 
+    def cam_inputs(self, x: Tensor, y: Tensor, q: Tensor | float) -> list[tuple[Tensor, Tensor]]:
+        """(D_x's features, D_y's features) at each CAM for the pair (x, y), without gradients
+        and without side-information dropout (the matching loss of ``train.match_side``)."""
+        caught: list[tuple[Tensor, Tensor]] = []
+        hooks = [
+            cam.register_forward_hook(lambda _m, i, _o: caught.append((i[0], i[1])))
+            for cam in self.cams or []
+        ]
+        was = self.training
+        try:
+            self.eval()
+            with torch.no_grad():
+                self(x, y, q)
+        finally:
+            self.train(was)
+            for h in hooks:
+                h.remove()
+        return caught
+
     def prepare_side(self, y: Tensor) -> dict:
         """w and D_y's features of y (E_w, E_y, D_y: a third of atn's decode time)."""
         return self.side(y, y)
