@@ -407,3 +407,21 @@ def test_attention_alignment_counts_same_row_and_plausible_disparities():
     att[0, :, 1, W - 1] = 1.0  # best key far to the right: same row, impossible disparity
     s = mod.alignment(att, max_disparity=3)
     assert s["same_row"] == 0.5 and s["plausible"] == pytest.approx(1 / 20)  # only (0, 9)
+
+
+def test_side_probe_finds_no_side_gain_in_a_model_that_ignores_y(tiny_stereo, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts/side_probe.py"
+    spec = importlib.util.spec_from_file_location("side_probe", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = {}
+    for name in ("hyperprior", "atn"):
+        mod.main(["--model", name, "--data", f"stereo:{tiny_stereo}", "--every", "1"])
+        out = capsys.readouterr().out.strip().splitlines()
+        assert out[0].startswith("2 crops")
+        rows[name] = [float(v) for v in out[-1].split(" | ")[1:]]  # q4: true, other, none, y = x
+    assert len(set(rows["hyperprior"])) == 1  # y changes nothing
+    assert rows["atn"][3] > rows["atn"][2]  # the shipped atn reads y = x
