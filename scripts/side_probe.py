@@ -6,6 +6,10 @@ hour): mean PSNR of x̂ with the true y, another pair's y, no y, and y = x itsel
     python scripts/side_probe.py --model atn --weights runs/atn-match-export/atn.safetensors
 
 Crops are the top-left 384x768 (or less) of every 6th stereo test pair, 7 pairs by default.
+
+``--readout`` (atn) replaces D_x's last stage by D_y's, reading only CAM 3's output: x̂ is then
+D_y's decoding of y's features as the finest attention re-arranged them, a measure of how much
+of y that attention can carry to x's places (D_y rebuilds y itself at ~38 dB).
 """
 
 from __future__ import annotations
@@ -29,6 +33,16 @@ def crops(spec: str, every: int, count: int, h: int, w: int) -> list[tuple]:
     return out
 
 
+def readout(model: torch.nn.Module) -> None:
+    """D_x's last convolution := D_y's on the CAM-output channels, zero on D_x's own."""
+    last_x, last_y = model.d_x[3], model.d_y[3]
+    n = last_y.weight.shape[0]
+    with torch.no_grad():
+        last_x.weight.zero_()
+        last_x.weight[n:] = last_y.weight
+        last_x.bias.copy_(last_y.bias)
+
+
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(-10 * torch.log10(((a.float().clamp(0, 1) - b) ** 2).mean()))
 
@@ -42,9 +56,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--count", type=int, default=7)
     p.add_argument("--crop", default="384x768", help="HxW, at most")
     p.add_argument("--qualities", default="1,4")
+    p.add_argument("--readout", action="store_true", help="x̂ from CAM 3's output alone")
     a = p.parse_args(argv)
     torch.set_num_threads(2)
     model = wzcodec.load(a.model, weights=a.weights).model.eval()
+    if a.readout:
+        readout(model)
     h, w = (int(v) for v in a.crop.split("x"))
     data = crops(a.data, a.every, a.count, h, w)
     print(f"{len(data)} crops; PSNR (dB) of x̂ with each y")

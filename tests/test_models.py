@@ -425,3 +425,8 @@ def test_side_probe_finds_no_side_gain_in_a_model_that_ignores_y(tiny_stereo, ca
         rows[name] = [float(v) for v in out[-1].split(" | ")[1:]]  # q4: true, other, none, y = x
     assert len(set(rows["hyperprior"])) == 1  # y changes nothing
     assert rows["atn"][3] > rows["atn"][2]  # the shipped atn reads y = x
+    atn = _fresh("atn")
+    mod.readout(atn)  # x̂ from CAM 3's output through D_y's last stage, nothing of D_x's own
+    n = atn.d_y[3].weight.shape[0]
+    assert not atn.d_x[3].weight[:n].any()
+    assert torch.equal(atn.d_x[3].weight[n:], atn.d_y[3].weight)
