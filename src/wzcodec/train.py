@@ -278,6 +278,13 @@ class Batches:
         return x.contiguous(memory_format=cl), y.contiguous(memory_format=cl)
 
 
+def _relit_roll(img: torch.Tensor, shifts, dims, draw: torch.Tensor) -> torch.Tensor:
+    """``img`` rolled by ``shifts`` along ``dims`` with a gain 0.85..1.15 and an offset
+    ±12/255 taken from two uniform draws, clamped to [0, 1]."""
+    gain, offset = 0.85 + 0.3 * draw[0].item(), (draw[1].item() - 0.5) * 24 / 255
+    return (img.roll(shifts, dims=dims) * gain + offset).clamp(0, 1)
+
+
 def easy_side(
     x: torch.Tensor, y: torch.Tensor, p: float, max_shift: int, gen: torch.Generator
 ) -> torch.Tensor:
@@ -291,8 +298,7 @@ def easy_side(
     out = y.clone()
     for i in range(n):
         if draw[i, 0] < p:
-            gain, offset = 0.85 + 0.3 * draw[i, 1].item(), (draw[i, 2].item() - 0.5) * 24 / 255
-            out[i] = (x[i].roll(shifts[i], dims=-1) * gain + offset).clamp(0, 1)
+            out[i] = _relit_roll(x[i], shifts[i], -1, draw[i, 1:])
     return out.contiguous(memory_format=torch.channels_last)
 
 
@@ -309,9 +315,7 @@ def shifted_copies(
     draw = torch.rand(n, 2, generator=gen)
     y = torch.empty_like(x)
     for i in range(n):
-        gain, offset = 0.85 + 0.3 * draw[i, 0].item(), (draw[i, 1].item() - 0.5) * 24 / 255
-        moved = x[i].roll((token * int(dr[i]), token * int(dk[i])), dims=(-2, -1))
-        y[i] = (moved * gain + offset).clamp(0, 1)
+        y[i] = _relit_roll(x[i], (token * int(dr[i]), token * int(dk[i])), (-2, -1), draw[i])
     return y.contiguous(memory_format=torch.channels_last), dk, dr
 
 
