@@ -126,6 +126,37 @@ def test_console_entry_point_exit_code_is_2_in_a_real_process(files):
     assert r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr
 
 
+_NO_TORCH = """
+import sys
+from wzcodec.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as e:
+    code = e.code
+print(code, "torch" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["encode", "--help"],
+        ["encode", "missing.png", "-o", "out.wz"],
+        ["decode", "missing.wz", "-o", "out.png"],
+    ],
+)
+def test_help_and_missing_inputs_answer_without_importing_torch(tmp_path, args):
+    """`wz --help` or a typo in a path must answer at once, not after PyTorch's ~5 s import."""
+    r = subprocess.run(
+        [sys.executable, "-c", _NO_TORCH, *args], capture_output=True, text=True, cwd=tmp_path
+    )
+    code, torch_loaded = r.stdout.split()[-2:]
+    assert code == ("0" if "--help" in args else "2")
+    assert torch_loaded == "False"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_demo_prints_a_table_and_writes_reconstructions(tmp_path):
     code, out, err = run_cli("demo", "--out", str(tmp_path / "demo"))
     assert code == 0, err

@@ -4,24 +4,33 @@ import wzcodec
 codec = wzcodec.load("hyperprior", quality=3)
 data = codec.encode(x)                 # bytes; the encoder never sees y
 x_hat = codec.decode(data, side=y)     # HxWx3 uint8
+
+The names below are imported on first use (PEP 562), so ``import wzcodec`` and ``wz --help``
+do not pay for PyTorch until a model is needed.
 """
 
+from __future__ import annotations
+
+import importlib
 import warnings
+from typing import TYPE_CHECKING
 
 # compressai 1.2.8 calls torch.jit.script at import time, which torch 2.14 flags as deprecated.
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
 
-from wzcodec.codec import (  # noqa: E402
-    Codec,
-    PreparedSide,
-    available,
-    load,
-    read_header,
-    reuse_freed_memory,
-)
-from wzcodec.errors import BitstreamError, ImageError, WzError  # noqa: E402
-
 __version__ = "0.1.0"
+
+_WHERE = {
+    "Codec": "wzcodec.codec",
+    "PreparedSide": "wzcodec.codec",
+    "available": "wzcodec.codec",
+    "load": "wzcodec.codec",
+    "read_header": "wzcodec.codec",
+    "reuse_freed_memory": "wzcodec.memory",
+    "BitstreamError": "wzcodec.errors",
+    "ImageError": "wzcodec.errors",
+    "WzError": "wzcodec.errors",
+}
 
 __all__ = [
     "BitstreamError",
@@ -35,3 +44,26 @@ __all__ = [
     "read_header",
     "reuse_freed_memory",
 ]
+
+if TYPE_CHECKING:
+    from wzcodec.codec import (
+        Codec,
+        PreparedSide,
+        available,
+        load,
+        read_header,
+    )
+    from wzcodec.errors import BitstreamError, ImageError, WzError
+    from wzcodec.memory import reuse_freed_memory
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'wzcodec' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

@@ -63,7 +63,7 @@ def worker(
 ) -> dict:
     import torch
 
-    from wzcodec.codec import reuse_freed_memory
+    from wzcodec.memory import reuse_freed_memory
 
     torch.set_num_threads(threads)
     tuned = reuse_freed_memory()  # as `wz` does

@@ -35,11 +35,13 @@ def _check_writable(path: Path) -> None:
 
 
 def cmd_encode(a) -> int:
+    out = Path(a.output)
+    _check_writable(out)
+    _check_readable(a.input)  # before PyTorch loads: a typo costs no seconds
+
     import wzcodec
     from wzcodec.files import atomic_write_bytes
 
-    out = Path(a.output)
-    _check_writable(out)
     codec = wzcodec.load(a.model, quality=a.quality, weights=a.weights)
     data = codec.encode(a.input)
     atomic_write_bytes(out, data)
@@ -52,12 +54,15 @@ def cmd_encode(a) -> int:
 
 
 def cmd_decode(a) -> int:
-    import wzcodec
-    from wzcodec.images import save_image
-
     out = Path(a.output)
     _check_writable(out)
     data = _read_bytes(a.input)
+    if a.side is not None:
+        _check_readable(a.side)
+
+    import wzcodec
+    from wzcodec.images import save_image
+
     header = wzcodec.read_header(data)
     codec = wzcodec.load(
         header.model, quality=header.quality, weights=a.weights, bf16=False if a.fp32 else None
@@ -197,13 +202,17 @@ def cmd_bench(a) -> int:
     return bench_main(a.args)
 
 
-def _read_bytes(path: str) -> bytes:
+def _check_readable(path: str) -> Path:
     from wzcodec.errors import WzError
 
     p = Path(path)
     if not p.is_file():
         raise WzError(f"{p}: {'is a directory' if p.is_dir() else 'no such file'}")
-    return p.read_bytes()
+    return p
+
+
+def _read_bytes(path: str) -> bytes:
+    return _check_readable(path).read_bytes()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -213,9 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser(
         "encode", help="compress an image into a .wz file (the encoder never sees y)"
     )
-    e.add_argument("input")
-    e.add_argument("-o", "--output", required=True)
-    e.add_argument("--model", default="hyperprior")
+    e.add_argument("input", help="the image x (PNG, JPEG, ...: anything Pillow reads)")
+    e.add_argument("-o", "--output", required=True, help="the .wz file to write")
+    e.add_argument(
+        "--model",
+        default="hyperprior",
+        help="hyperprior (default), ndic, atn, dsin or atn-paper; `wz demo` compares them",
+    )
     e.add_argument(
         "--quality", type=float, default=3.0, help="1 (smallest) .. 6; fractions interpolate"
     )
@@ -225,10 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser(
         "decode", help="rebuild an image from a .wz file, with the side image if given"
     )
-    d.add_argument("input")
-    d.add_argument("-o", "--output", required=True)
+    d.add_argument("input", help="a .wz file (its header names the model and weights)")
+    d.add_argument("-o", "--output", required=True, help="the image to write (PNG, ...)")
     d.add_argument("--side", help="the decoder's side image (same size as the coded image)")
-    d.add_argument("--weights")
+    d.add_argument("--weights", help="the .safetensors file the encoder used, if not shipped")
     d.add_argument(
         "--fp32", action="store_true", help="decoder transforms in fp32 even where bf16 is native"
     )
@@ -327,10 +340,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=FutureWarning)
     args = build_parser().parse_args(argv)
-    from wzcodec.codec import reuse_freed_memory
     from wzcodec.errors import WzError
+    from wzcodec.memory import reuse_freed_memory
 
-    reuse_freed_memory()  # large feature maps reused, not page-faulted afresh: see codec.py
+    reuse_freed_memory()  # large feature maps reused, not page-faulted afresh: see memory.py
 
     try:
         return args.func(args)

@@ -27,12 +27,13 @@ import torch
 from tqdm import tqdm
 
 from wzcodec import classical
-from wzcodec.codec import CODING_THREADS, load, reuse_freed_memory
+from wzcodec.codec import CODING_THREADS, load
 from wzcodec.data import from_spec
 from wzcodec.data.protocols import paper_view
 from wzcodec.errors import WzError
 from wzcodec.files import atomic_open
 from wzcodec.images import is_gray, read_rgb
+from wzcodec.memory import reuse_freed_memory
 from wzcodec.metrics import bd_rate, ms_ssim, ms_ssim_db, psnr
 
 FIELDS = [
