@@ -5,7 +5,8 @@ hour): mean PSNR of x̂ with the true y, another pair's y, no y, and y = x itsel
     python scripts/side_probe.py --model atn
     python scripts/side_probe.py --model atn --weights runs/atn-match-export/atn.safetensors
 
-Crops are the top-left 384x768 (or less) of every 6th stereo test pair, 7 pairs by default.
+Crops are the top-left 384x768 (or less) of every 6th stereo test pair, 7 pairs by default;
+``--protocol paper`` takes whole pairs under the paper protocol (128x256) instead.
 
 ``--readout`` (atn) replaces D_x's last stage by D_y's, reading only CAM 3's output: x̂ is then
 D_y's decoding of y's features as the finest attention re-arranged them, a measure of how much
@@ -21,12 +22,17 @@ import torch
 
 import wzcodec
 from wzcodec.data.pairs import from_spec
+from wzcodec.data.protocols import paper_protocol
 from wzcodec.images import read_rgb, to_tensor
 
 
-def crops(spec: str, every: int, count: int, h: int, w: int) -> list[tuple]:
+def crops(spec: str, every: int, count: int, h: int, w: int, paper: bool = False) -> list[tuple]:
     out = []
     for pair in from_spec(spec, split="test")[::every][:count]:
+        if paper:
+            x, y = paper_protocol(read_rgb(pair.x), read_rgb(pair.y), pair)
+            out.append((x[None], y[None]))
+            continue
         x, y = to_tensor(read_rgb(pair.x))[None], to_tensor(read_rgb(pair.y))[None]
         hh, ww = min(x.shape[-2], h) // 64 * 64, min(x.shape[-1], w) // 64 * 64
         out.append((x[..., :hh, :ww], y[..., :hh, :ww]))
@@ -55,6 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--every", type=int, default=6)
     p.add_argument("--count", type=int, default=7)
     p.add_argument("--crop", default="384x768", help="HxW, at most")
+    p.add_argument("--protocol", choices=["native", "paper"], default="native")
     p.add_argument("--qualities", default="1,4")
     p.add_argument("--readout", action="store_true", help="x̂ from CAM 3's output alone")
     a = p.parse_args(argv)
@@ -63,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     if a.readout:
         readout(model)
     h, w = (int(v) for v in a.crop.split("x"))
-    data = crops(a.data, a.every, a.count, h, w)
+    data = crops(a.data, a.every, a.count, h, w, paper=a.protocol == "paper")
     print(f"{len(data)} crops; PSNR (dB) of x̂ with each y")
     print("quality | true y | another pair's y | no y | y = x")
     for q in (float(v) for v in a.qualities.split(",")):
