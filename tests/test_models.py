@@ -425,6 +425,8 @@ def test_side_probe_finds_no_side_gain_in_a_model_that_ignores_y(tiny_stereo, ca
         rows[name] = [float(v) for v in out[-1].split(" | ")[1:]]  # q4: true, other, none, y = x
     assert len(set(rows["hyperprior"])) == 1  # y changes nothing
     assert rows["atn"][3] > rows["atn"][2]  # the shipped atn reads y = x
+    paper = mod.crops(f"stereo:{tiny_stereo}", 1, 2, 384, 768, paper=True)
+    assert [tuple(t.shape) for pair in paper for t in pair] == [(1, 3, 128, 256)] * 4
     atn = _fresh("atn")
     mod.readout(atn)  # x̂ from CAM 3's output through D_y's last stage, nothing of D_x's own
     n = atn.d_y[3].weight.shape[0]
