@@ -64,7 +64,12 @@ def _assert_user_error(code: int, err: str, *fragments: str) -> None:
             "side image is 300x200",
         ),
         (["decode", "{d}/x.wz", "--side", "{d}/missing.png", "-o", "{d}/out.png"], "no such file"),
-        (["decode", "{d}/x.wz", "-o", "{d}"], "is a directory"),
+        (["decode", "{d}/x.wz", "{d}/x.wz", "-o", "{d}/out.png"], "need an existing folder"),
+        (["encode", "{d}/x.png", "{d}/x.png", "-o", "{d}"], "would both be written"),
+        (
+            ["decode", "{d}/x.wz", "{d}/x.wz", "-o", "{d}"] + ["--side", "{d}/y.png"] * 3,
+            "3 side images for 2 inputs",
+        ),
         (["info", "{d}/not_image.png"], "bad magic"),
         (["encode", "{d}/x.png"], "required"),
     ],
@@ -74,6 +79,49 @@ def test_user_errors_exit_2_with_one_line_and_no_output(files, args, fragment):
     code, _, err = run_cli(*argv)
     _assert_user_error(code, err, fragment)
     assert not (files / "out.wz").exists() and not (files / "out.png").exists()
+
+
+def test_several_files_code_into_a_folder_as_each_would_alone(files, tmp_path):
+    enc, dec = tmp_path / "enc", tmp_path / "dec"
+    enc.mkdir()
+    dec.mkdir()
+    Image.open(files / "y.png").save(tmp_path / "y.png")
+    args = ["--quality", "2", "--model", "atn"]  # a model that reads y: sides must pair right
+    code, _, err = run_cli(
+        "encode", str(files / "x.png"), str(tmp_path / "y.png"), "-o", str(enc), *args
+    )
+    assert code == 0, err
+    assert sorted(p.name for p in enc.iterdir()) == ["x.wz", "y.wz"]
+    code, _, err = run_cli("encode", str(files / "x.png"), "-o", str(tmp_path / "x.wz"), *args)
+    assert code == 0, err
+    assert (enc / "x.wz").read_bytes() == (tmp_path / "x.wz").read_bytes()
+    side = str(files / "y.png")
+    code, _, err = run_cli("decode", str(enc / "x.wz"), "--side", side, "-o", str(tmp_path))
+    assert code == 0, err  # one file into a folder: <folder>/x.png
+    alone = np.asarray(Image.open(tmp_path / "x.png"))
+    code, _, err = run_cli("decode", str(enc / "x.wz"), "-o", str(tmp_path / "none.png"))
+    assert code == 0, err
+    assert not np.array_equal(np.asarray(Image.open(tmp_path / "none.png")), alone)
+    for sides in (["--side", side], ["--side", side, "--side", str(files / "x.png")]):
+        code, _, err = run_cli(
+            "decode", str(enc / "x.wz"), str(enc / "y.wz"), "-o", str(dec), *sides
+        )
+        assert code == 0, err
+        assert sorted(p.name for p in dec.iterdir()) == ["x.png", "y.png"]
+        assert np.array_equal(np.asarray(Image.open(dec / "x.png")), alone)
+
+
+def test_a_bad_file_among_several_leaves_no_output_at_all(files, tmp_path):
+    code, _, err = run_cli(
+        "encode", str(files / "x.png"), str(files / "not_image.png"), "-o", str(tmp_path)
+    )
+    _assert_user_error(code, err, "not a readable image")
+    (tmp_path / "bad.wz").write_bytes((files / "x.wz").read_bytes()[:40])
+    code, _, err = run_cli(
+        "decode", str(files / "x.wz"), str(tmp_path / "bad.wz"), "-o", str(tmp_path)
+    )
+    _assert_user_error(code, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.wz"]
 
 
 @pytest.mark.parametrize("cut", [10, 40, 200, -1])

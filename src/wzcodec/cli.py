@@ -34,45 +34,88 @@ def _check_writable(path: Path) -> None:
         raise WzError(f"{path}: folder {path.parent} does not exist")
 
 
+def _outputs(inputs: list[str], output: str, suffix: str) -> list[Path]:
+    """Where each input's result goes: ``output`` itself for one input, else (or when
+    ``output`` is a folder) ``output/<input stem><suffix>``."""
+    from wzcodec.errors import WzError
+
+    out = Path(output)
+    if not out.is_dir():
+        if len(inputs) > 1:
+            raise WzError(f"{out}: {len(inputs)} inputs need an existing folder as output")
+        _check_writable(out)
+        return [out]
+    paths = [out / (Path(i).stem + suffix) for i in inputs]
+    seen: dict[Path, str] = {}
+    for i, path in zip(inputs, paths, strict=True):
+        if path in seen:
+            raise WzError(f"{seen[path]} and {i} would both be written to {path}")
+        seen[path] = i
+    return paths
+
+
 def cmd_encode(a) -> int:
-    out = Path(a.output)
-    _check_writable(out)
-    _check_readable(a.input)  # before PyTorch loads: a typo costs no seconds
+    outs = _outputs(a.input, a.output, ".wz")
+    for path in a.input:
+        _check_readable(path)  # before PyTorch loads: a typo costs no seconds
 
     import wzcodec
     from wzcodec.files import atomic_write_bytes
 
     codec = wzcodec.load(a.model, quality=a.quality, weights=a.weights)
-    data = codec.encode(a.input)
-    atomic_write_bytes(out, data)
-    h = wzcodec.read_header(data)
-    print(
-        f"{out}: {len(data)} bytes, {len(data) * 8 / (h.height * h.width):.4f} bpp "
-        f"({h.model}, quality {h.quality:g}, {h.width}x{h.height})"
-    )
+    coded = [codec.encode(path) for path in a.input]  # every input, before any output
+    for out, data in zip(outs, coded, strict=True):
+        atomic_write_bytes(out, data)
+        h = wzcodec.read_header(data)
+        print(
+            f"{out}: {len(data)} bytes, {len(data) * 8 / (h.height * h.width):.4f} bpp "
+            f"({h.model}, quality {h.quality:g}, {h.width}x{h.height})"
+        )
     return 0
 
 
 def cmd_decode(a) -> int:
-    out = Path(a.output)
-    _check_writable(out)
-    data = _read_bytes(a.input)
-    if a.side is not None:
-        _check_readable(a.side)
+    from wzcodec.errors import WzError
+
+    sides = a.side or []
+    if len(sides) > 1 and len(sides) != len(a.input):
+        raise WzError(
+            f"{len(sides)} side images for {len(a.input)} inputs: give one for all, or one each"
+        )
+    outs = _outputs(a.input, a.output, ".png")
+    blobs = [_read_bytes(path) for path in a.input]
+    for path in sides:
+        _check_readable(path)
 
     import wzcodec
-    from wzcodec.images import save_image
+    from wzcodec.files import atomic_write_bytes
+    from wzcodec.images import image_bytes
 
-    header = wzcodec.read_header(data)
-    codec = wzcodec.load(
-        header.model, quality=header.quality, weights=a.weights, bf16=False if a.fp32 else None
-    )
-    img = codec.decode(data, side=a.side)
-    save_image(out, img[..., 0] if header.gray else img)
-    print(
-        f"{out}: {header.width}x{header.height}, decoded with {header.model}"
-        f"{' and side image ' + str(a.side) if a.side else ''}"
-    )
+    codecs: dict[tuple[str, bytes], wzcodec.Codec] = {}
+    prepared: dict[tuple[int, str], wzcodec.PreparedSide] = {}
+    decoded = []
+    for i, (out, data) in enumerate(zip(outs, blobs, strict=True)):
+        header = wzcodec.read_header(data)
+        key = (header.model, header.weights_id)
+        if key not in codecs:
+            codecs[key] = wzcodec.load(
+                header.model, weights=a.weights, bf16=False if a.fp32 else None
+            )
+        codec = codecs[key]
+        side_path = sides[i] if len(sides) > 1 else (sides[0] if sides else None)
+        side = None
+        if side_path is not None:  # one side image for many files is read and prepared once
+            pkey = (id(codec), side_path)
+            if pkey not in prepared:
+                prepared[pkey] = codec.prepare_side(side_path)
+            side = prepared[pkey]
+        img = codec.decode(data, side=side)
+        note = f" and side image {side_path}" if side_path else ""
+        message = f"{out}: {header.width}x{header.height}, decoded with {header.model}{note}"
+        decoded.append((image_bytes(img[..., 0] if header.gray else img, out.suffix), message))
+    for out, (png, message) in zip(outs, decoded, strict=True):  # only once all decoded
+        atomic_write_bytes(out, png)
+        print(message)
     return 0
 
 
@@ -222,8 +265,15 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser(
         "encode", help="compress an image into a .wz file (the encoder never sees y)"
     )
-    e.add_argument("input", help="the image x (PNG, JPEG, ...: anything Pillow reads)")
-    e.add_argument("-o", "--output", required=True, help="the .wz file to write")
+    e.add_argument(
+        "input", nargs="+", help="the image x (PNG, JPEG, ...: anything Pillow reads), or several"
+    )
+    e.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="the .wz file to write, or a folder (one <name>.wz per input)",
+    )
     e.add_argument(
         "--model",
         default="hyperprior",
@@ -238,9 +288,21 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser(
         "decode", help="rebuild an image from a .wz file, with the side image if given"
     )
-    d.add_argument("input", help="a .wz file (its header names the model and weights)")
-    d.add_argument("-o", "--output", required=True, help="the image to write (PNG, ...)")
-    d.add_argument("--side", help="the decoder's side image (same size as the coded image)")
+    d.add_argument(
+        "input", nargs="+", help="a .wz file (its header names the model and weights), or several"
+    )
+    d.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="the image to write (PNG, ...), or a folder (one <name>.png per input)",
+    )
+    d.add_argument(
+        "--side",
+        action="append",
+        help="the decoder's side image (same size as the coded image); with several inputs, "
+        "once for all or once per input, in order",
+    )
     d.add_argument("--weights", help="the .safetensors file the encoder used, if not shipped")
     d.add_argument(
         "--fp32", action="store_true", help="decoder transforms in fp32 even where bf16 is native"

@@ -117,11 +117,17 @@ def to_uint8(t: torch.Tensor) -> np.ndarray:
     return t.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
+def image_bytes(img: np.ndarray, suffix: str = ".png", format: str | None = None) -> bytes:
+    """An HxWx3 (or HxW) uint8 array as a file's bytes (format from the suffix, PNG by default)."""
+    fmt = format or Image.registered_extensions().get(suffix.lower(), "PNG")
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format=fmt)
+    return buf.getvalue()
+
+
 def save_image(path: str | Path, img: np.ndarray, format: str | None = None) -> None:
     """Write an HxWx3 uint8 array atomically (format from the suffix, PNG by default)."""
     path = Path(path)
-    fmt = format or Image.registered_extensions().get(path.suffix.lower(), "PNG")
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, format=fmt)
+    data = image_bytes(img, path.suffix, format)
     with atomic_open(path) as f:
-        f.write(buf.getvalue())
+        f.write(data)
