@@ -365,6 +365,41 @@ def test_graft_with_zero_side_scale_codes_and_decodes_as_the_hyperprior(tmp_path
         assert g.compress(x, 2.0)["strings"] == hp.compress(x, 2.0)["strings"]
 
 
+def test_paper_graft_keeps_atns_ndic_part_and_starts_blind_to_its_new_cams(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    from wzcodec.models import build
+    from wzcodec.train import save_weights
+
+    path = Path(__file__).resolve().parents[1] / "scripts/graft_paper.py"
+    spec = importlib.util.spec_from_file_location("graft_paper", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    torch.manual_seed(0)
+    atn = build("atn", N=16, M=24, levels=2, attn_dim=8, heads=2, window=3)
+    save_weights(atn, tmp_path / "atn", "atn", fp16=False)
+    g = mod.graft_paper(tmp_path / "atn/atn.safetensors", height=64, width=128)
+    assert g.model_name == "atn-paper" and g.fixed_size == (64, 128)
+    assert torch.equal(g.e_x[0].weight, atn.e_x[0].weight)
+    assert torch.equal(g.latent.log_gain_y, atn.latent.log_gain_y)
+    with torch.no_grad():  # atn with its CAM inputs cut decodes as the graft does
+        for stage in (atn.d_x[1][0], atn.d_x[2][0], atn.d_x[3]):
+            assert not (g_w := dict(g.named_parameters())[_name(atn, stage)])[16:].any()
+            assert torch.equal(g_w[:16], stage.weight[:16])
+            stage.weight[16:] = 0
+    g.eval(), atn.eval()
+    x, y, v_hat = torch.rand(1, 3, 64, 128), torch.rand(1, 3, 64, 128), torch.randn(1, 24, 4, 8)
+    with torch.no_grad():  # same latent (the priors round differently), same y
+        out = g.decode_x(v_hat, g.side(y, x))
+        torch.testing.assert_close(out, atn.decode_x(v_hat, atn.side(y, x)))
+        assert not torch.equal(out, g.decode_x(v_hat, g.side(torch.rand_like(y), x)))  # w reads y
+
+
+def _name(model: torch.nn.Module, module: torch.nn.Module) -> str:
+    return next(n for n, m in model.named_modules() if m is module) + ".weight"
+
+
 def test_training_with_a_frozen_encoder_and_latent_codec_keeps_the_bitstream(tmp_path, tiny_stereo):
     """The decoder-side graft run: E_x and the latent codec frozen (same bytes as before),
     D_x's first stage trains only the weights that read w (its 24 v̂_x inputs stay)."""
