@@ -91,24 +91,23 @@ def cmd_decode(a) -> int:
     from wzcodec.files import atomic_write_bytes
     from wzcodec.images import image_bytes
 
-    codecs: dict[tuple[str, bytes], wzcodec.Codec] = {}
-    prepared: dict[tuple[int, str], wzcodec.PreparedSide] = {}
+    codecs: dict[str, wzcodec.Codec] = {}  # one per model; decode checks each file's weights
+    prepared: dict[tuple[str, str], wzcodec.PreparedSide] = {}
     decoded = []
     for i, (out, data) in enumerate(zip(outs, blobs, strict=True)):
         header = wzcodec.read_header(data)
-        key = (header.model, header.weights_id)
-        if key not in codecs:
-            codecs[key] = wzcodec.load(
+        if header.model not in codecs:
+            codecs[header.model] = wzcodec.load(
                 header.model, weights=a.weights, bf16=False if a.fp32 else None
             )
-        codec = codecs[key]
+        codec = codecs[header.model]
         side_path = sides[i] if len(sides) > 1 else (sides[0] if sides else None)
         side = None
         if side_path is not None:  # one side image for many files is read and prepared once
-            pkey = (id(codec), side_path)
-            if pkey not in prepared:
-                prepared[pkey] = codec.prepare_side(side_path)
-            side = prepared[pkey]
+            key = (header.model, side_path)
+            if key not in prepared:
+                prepared[key] = codec.prepare_side(side_path)
+            side = prepared[key]
         img = codec.decode(data, side=side)
         note = f" and side image {side_path}" if side_path else ""
         message = f"{out}: {header.width}x{header.height}, decoded with {header.model}{note}"
