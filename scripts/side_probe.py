@@ -11,6 +11,13 @@ Crops are the top-left 384x768 (or less) of every 6th stereo test pair, 7 pairs 
 ``--readout`` (atn) replaces D_x's last stage by D_y's, reading only CAM 3's output: x̂ is then
 D_y's decoding of y's features as the finest attention re-arranged them, a measure of how much
 of y that attention can carry to x's places (D_y rebuilds y itself at ~38 dB).
+
+``--warp`` (atn) asks the same of a shift instead of a mix: D_y's features at CAM 3's scale are
+moved, per 8x8-pixel token, by the row and column offset of the key each CAM's attention
+weights most (heads averaged), and D_y's last stage decodes them; beside it the unshifted
+features (no alignment) and an oracle shift, the best same-row match of x in y per token
+(mean absolute difference, up to 128 px either way; x is not known to a decoder), as
+features and as pixels of y itself. PSNR against x, in dB.
 """
 
 from __future__ import annotations
@@ -49,6 +56,65 @@ def readout(model: torch.nn.Module) -> None:
         last_x.bias.copy_(last_y.bias)
 
 
+def shift(g: torch.Tensor, dr: torch.Tensor, dc: torch.Tensor, p: int) -> torch.Tensor:
+    """Move ``g`` (B, C, h, w) by per-token offsets ``dr``, ``dc`` (B, h/p, w/p), in tokens of
+    p x p pixels of ``g`` (bilinear; borders replicated)."""
+    h, w = g.shape[-2:]
+
+    def up(d: torch.Tensor) -> torch.Tensor:
+        return d.repeat_interleave(p, 1).repeat_interleave(p, 2).float() * p
+
+    yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    sy, sx = yy[None] + up(dr), xx[None] + up(dc)
+    grid = torch.stack([sx / (w - 1) * 2 - 1, sy / (h - 1) * 2 - 1], -1)
+    return torch.nn.functional.grid_sample(
+        g, grid, mode="bilinear", padding_mode="border", align_corners=True
+    )
+
+
+def strongest_key(cam: torch.nn.Module, fx: torch.Tensor, fy: torch.Tensor) -> tuple:
+    """(row, column) offsets in tokens of the key each query weights most, heads averaged."""
+    s = cam.scores(fx.float(), fy.float())  # (B, H, R, W, 2b+1, W)
+    W = s.shape[3]
+    i = s.flatten(-2).softmax(-1).mean(1).argmax(-1)
+    return i // W - cam.band, i % W - torch.arange(W).view(1, 1, W)
+
+
+def best_shift(x: torch.Tensor, y: torch.Tensor, t: int = 8, k: int = 128) -> tuple:
+    """Oracle: per t x t token of x, the horizontal shift of y (-k..k px, step 2) with the
+    least mean absolute difference, in tokens."""
+    best = arg = None
+    for d in range(-k, k + 1, 2):
+        e = torch.nn.functional.avg_pool2d((x - torch.roll(y, -d, -1)).abs().mean(1, True), t)
+        e = e[:, 0]
+        if best is None:
+            best, arg = e, torch.full_like(e, d)
+        else:
+            arg = torch.where(e < best, torch.full_like(e, d), arg)
+            best = torch.minimum(e, best)
+    return torch.zeros_like(arg), arg / t
+
+
+def warp_report(model: torch.nn.Module, data: list, qualities: list[float]) -> None:
+    last = model.d_y[3]
+    for q in qualities:
+        res: dict[str, list[float]] = {}
+        for x, y in data:
+            with torch.no_grad():
+                caught = model.cam_inputs(x, y, q)
+                g = caught[2][1].float()  # D_y's features at CAM 3's scale (H/2)
+                p = g.shape[-1] // (x.shape[-1] // 8)  # feature pixels per 8x8-pixel token
+                res.setdefault("no alignment", []).append(psnr(last(g), x))
+                for i, (fx, fy) in enumerate(caught):
+                    dr, dc = strongest_key(model.cams[i], fx, fy)
+                    moved = last(shift(g, dr, dc, p))
+                    res.setdefault(f"shift by CAM {i + 1}", []).append(psnr(moved, x))
+                dr, dc = best_shift(x, y)
+                res.setdefault("oracle shift", []).append(psnr(last(shift(g, dr, dc, p)), x))
+                res.setdefault("oracle shift, y's pixels", []).append(psnr(shift(y, dr, dc, 8), x))
+        print(f"q{q:g} | " + " | ".join(f"{k} {np.mean(v):.2f}" for k, v in res.items()))
+
+
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(-10 * torch.log10(((a.float().clamp(0, 1) - b) ** 2).mean()))
 
@@ -64,6 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--protocol", choices=["native", "paper"], default="native")
     p.add_argument("--qualities", default="1,4")
     p.add_argument("--readout", action="store_true", help="x̂ from CAM 3's output alone")
+    p.add_argument("--warp", action="store_true", help="x̂ from y's features shifted, not mixed")
     a = p.parse_args(argv)
     torch.set_num_threads(2)
     model = wzcodec.load(a.model, weights=a.weights).model.eval()
@@ -71,6 +138,10 @@ def main(argv: list[str] | None = None) -> None:
         readout(model)
     h, w = (int(v) for v in a.crop.split("x"))
     data = crops(a.data, a.every, a.count, h, w, paper=a.protocol == "paper")
+    if a.warp:
+        print(f"{len(data)} crops; PSNR (dB) against x of D_y's last stage on y's features")
+        warp_report(model, data, [float(v) for v in a.qualities.split(",")])
+        return
     print(f"{len(data)} crops; PSNR (dB) of x̂ with each y")
     print("quality | true y | another pair's y | no y | y = x")
     for q in (float(v) for v in a.qualities.split(",")):

@@ -432,3 +432,14 @@ def test_side_probe_finds_no_side_gain_in_a_model_that_ignores_y(tiny_stereo, ca
     n = atn.d_y[3].weight.shape[0]
     assert not atn.d_x[3].weight[:n].any()
     assert torch.equal(atn.d_x[3].weight[n:], atn.d_y[3].weight)
+    # --warp: the oracle finds a known disparity, and shifting by it undoes the disparity
+    x = torch.rand(1, 3, 32, 96, generator=torch.Generator().manual_seed(0))
+    y = torch.roll(x, 16, -1)  # y[c] = x[c - 16]: each token of x lies 2 tokens right in y
+    dr, dc = mod.best_shift(x, y, k=24)
+    assert not dr.any() and (dc[..., 2:-3] == 2).all()
+    assert torch.allclose(mod.shift(y, dr, dc, 8)[..., 16:-24], x[..., 16:-24], atol=1e-4)
+    mod.main(["--model", "atn", "--data", f"stereo:{tiny_stereo}", "--every", "1", "--warp"])
+    out = capsys.readouterr().out.strip().splitlines()
+    names = [c.rsplit(" ", 1)[0] for c in out[-1].split(" | ")[1:]]
+    cams = [f"shift by CAM {i}" for i in (1, 2, 3)]
+    assert names == ["no alignment", *cams, "oracle shift", "oracle shift, y's pixels"]
