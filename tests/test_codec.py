@@ -96,7 +96,7 @@ def test_unknown_model_is_a_user_error():
         wzcodec.load("no-such-model")
 
 
-@pytest.mark.parametrize("name", ["atn", "ndic", "dsin", "hyperprior"])
+@pytest.mark.parametrize("name", ["atn", "ndic", "dsin", "hyperprior", "dsin-atn"])
 def test_a_prepared_side_image_decodes_the_same_pixels_as_the_image(name, motorcycle):
     from wzcodec.errors import ImageError, WzError
 

@@ -15,7 +15,7 @@ from wzcodec.models import MODELS, build
 from wzcodec.models.layers import BandCAM, ChannelPatchCAM, attend
 from wzcodec.models.loss import RateDistortionLoss
 
-SIDE_MODELS = ["ndic", "atn", "dsin"]
+SIDE_MODELS = ["ndic", "atn", "dsin", "dsin-atn"]
 
 
 def _fresh(name: str) -> torch.nn.Module:
@@ -337,6 +337,36 @@ def test_dsin_weights_reference_their_hyperprior_and_refuse_another(tmp_path, mo
         wzcodec.load("dsin", weights=path)
 
 
+def test_dsin_over_atn_codes_atns_bitstream_and_refines_atns_decoding_with_y(tmp_path, motorcycle):
+    import importlib.util
+    from pathlib import Path
+
+    import wzcodec
+    from wzcodec.train import save_weights
+
+    path = Path(__file__).resolve().parents[1] / "scripts/dsin_over_atn.py"
+    spec = importlib.util.spec_from_file_location("dsin_over_atn", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    atn_path = save_weights(_fresh("atn"), tmp_path / "a", "atn")
+    hp = save_weights(_fresh("hyperprior"), tmp_path / "d", "hyperprior")
+    dsin = _fresh("dsin")
+    dsin.load_hyperprior(wzcodec.load("hyperprior", weights=hp).model.state_dict())
+    with torch.no_grad():
+        dsin.fusion.head.bias.fill_(0.05)  # a trained fusion net changes x̂
+    model = mod.dsin_over_atn(save_weights(dsin, tmp_path / "d", "dsin", base=hp), atn_path)
+    assert torch.equal(model.fusion.head.bias, torch.full((3,), 0.05).half().float())
+    out = save_weights(model, tmp_path / "a", "dsin-atn", base=atn_path)
+    stack, atn = (
+        wzcodec.load(n, weights=w, quality=2) for n, w in [("dsin-atn", out), ("atn", atn_path)]
+    )
+    x, y = (np.ascontiguousarray(a[:64, :128]) for a in motorcycle)
+    data = stack.encode(x)
+    assert parse(data).strings == parse(atn.encode(x)).strings  # atn's bitstream
+    np.testing.assert_array_equal(stack.decode(data), atn.decode(atn.encode(x)))  # no y: atn's
+    assert not np.array_equal(stack.decode(data, side=y), atn.decode(atn.encode(x), side=y))
+
+
 def test_dsin_export_takes_the_base_tables_from_the_base_file_and_refuses_other_weights(
     tmp_path, motorcycle, monkeypatch
 ):
@@ -443,3 +473,24 @@ def test_side_probe_finds_no_side_gain_in_a_model_that_ignores_y(tiny_stereo, ca
     names = [c.rsplit(" ", 1)[0] for c in out[-1].split(" | ")[1:]]
     cams = [f"shift by CAM {i}" for i in (1, 2, 3)]
     assert names == ["no alignment", *cams, "oracle shift", "oracle shift, y's pixels"]
+
+
+def test_fusion_probe_scores_atn_and_each_side_image_with_dsins_fusion(tiny_stereo, capsys):
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+    sys.path.insert(0, str(scripts))  # it imports side_probe's helpers
+    try:
+        spec = importlib.util.spec_from_file_location("fusion_probe", scripts / "fusion_probe.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        mod.main(["--data", f"stereo:{tiny_stereo}", "--every", "1", "--qualities", "2"])
+    finally:
+        sys.path.remove(str(scripts))
+    row = capsys.readouterr().out.strip().splitlines()[-1].split(" | ")[1:]
+    vals = {c.rsplit(" ", 1)[0]: float(c.rsplit(" ", 1)[1]) for c in row}
+    srcs = ("readout", "shift", "dsin match")
+    assert list(vals) == ["atn x̂"] + [f"{k} {w}" for k in srcs for w in ("y_syn", "x̂+F")]
+    assert all(np.isfinite(v) and v > 10 for v in vals.values())

@@ -18,7 +18,7 @@ def test_shipped_weights_fit_the_80_mb_budget():
 
 
 def test_the_four_trained_models_ship():
-    assert {"hyperprior", "ndic", "atn", "dsin"} <= set(SHIPPED)
+    assert {"hyperprior", "ndic", "atn", "dsin", "dsin-atn"} <= set(SHIPPED)
 
 
 @pytest.mark.parametrize("name", SHIPPED)

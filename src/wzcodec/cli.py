@@ -276,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--model",
         default="hyperprior",
-        help="hyperprior (default), ndic, atn, dsin or atn-paper; `wz demo` compares them",
+        help="hyperprior (default), ndic, atn, dsin, dsin-atn, atn-paper; `wz demo` compares them",
     )
     e.add_argument(
         "--quality", type=float, default=3.0, help="1 (smallest) .. 6; fractions interpolate"

@@ -10,6 +10,11 @@ F is a 9-layer dilated 3x3 conv net (32 channels, dilations 1..128, LeakyReLU 0.
 cat(x̂_ae, y_syn); its output is added to x̂_ae (the last layer starts at zero, so an untrained
 F leaves the hyperprior's reconstruction unchanged). The bitstream is the hyperprior's. Without
 a side image the decoder returns x̂_ae. Matching searches every column and ±``search_v`` rows.
+
+``dsin-atn`` (an addition, not in either paper) is the same refinement over ``atn`` instead of
+the hyperprior: x̂_ae is atn's decoding of x with y (its attention already used y), ŷ is atn's
+decoding of y without a side image, and the bitstream is atn's. It exists because the two
+gains add up: DSIN's patch matching finds places that atn's attention does not.
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from wzcodec.models.atn import ATN
 from wzcodec.models.base import CodecModel
 from wzcodec.models.hyperprior import Hyperprior
 from wzcodec.models.layers import run_bf16
-from wzcodec.models.registry import register
+from wzcodec.models.registry import build, register
 
 
 class FusionNet(nn.Module):
@@ -103,14 +109,25 @@ class DSIN(CodecModel):
     uses_side = True
 
     def __init__(
-        self, N: int = 128, M: int = 192, levels: int = 6, search_v: int = 16, sigma: float = 150.0
+        self,
+        N: int = 128,
+        M: int = 192,
+        levels: int = 6,
+        search_v: int = 16,
+        sigma: float = 150.0,
+        **base_config,
     ):
         super().__init__()
         self.config = {"N": N, "M": M, "levels": levels, "search_v": search_v, "sigma": sigma}
         self.levels, self.search_v, self.sigma = levels, search_v, sigma
-        self.base = Hyperprior(N, M, levels)
+        self.base = self.make_base(N, M, levels, **base_config)
         self.fusion = FusionNet()
         self.bf16 = False
+
+    def make_base(self, N: int, M: int, levels: int, **base_config) -> CodecModel:
+        if base_config:
+            raise TypeError(f"dsin: unknown config {sorted(base_config)}")
+        return Hyperprior(N, M, levels)
 
     def load_hyperprior(self, state: dict[str, Tensor]) -> set[str]:
         self.base.load_state_dict(state)
@@ -129,7 +146,7 @@ class DSIN(CodecModel):
 
     def forward(self, x: Tensor, y: Tensor | None = None, q: Tensor | float = 1.0) -> dict:
         self.base.bf16 = self.bf16
-        out = self.base(x, None, q)
+        out = self.base(x, y if self.base.uses_side else None, q)
         return {
             "x_hat": self.refine(out["x_hat"], y, q),
             "x_hat_ae": out["x_hat"],
@@ -149,4 +166,19 @@ class DSIN(CodecModel):
         q: float,
         side: Tensor | None = None,
     ) -> Tensor:
-        return self.refine(self.base.decompress(strings, size, q), side, q)
+        return self.refine(self.base.decompress(strings, size, q, side), side, q)
+
+
+@register("dsin-atn")
+class DSINOverATN(DSIN):
+    """DSIN's refinement over ``atn`` (module docstring). The extra config is atn's own."""
+
+    default_config: ClassVar[dict] = {
+        **DSIN.default_config,
+        **{k: v for k, v in ATN.default_config.items() if k not in ("N", "M", "levels")},
+        "window": 16,
+    }
+
+    def make_base(self, N: int, M: int, levels: int, **base_config) -> CodecModel:
+        self.config.update(base_config)
+        return build("atn", N=N, M=M, levels=levels, **base_config)
