@@ -38,20 +38,20 @@ def main(argv: list[str] | None = None) -> None:
     dsin = wzcodec.load("dsin").model.eval()
     data = crops(a.data, a.every, a.count, 384, 768)
     print(f"{len(data)} crops; PSNR (dB) against x")
-    caught: list[torch.Tensor] = []  # CAM 3's output in the last decode
-    atn.cams[2].register_forward_hook(lambda _m, _i, out: caught.append(out))
+    caught: dict[int, tuple] = {}  # each CAM's (inputs, output) in the last decode
+    for i, cam in enumerate(atn.cams):
+        cam.register_forward_hook(lambda _m, inp, out, i=i: caught.__setitem__(i, (inp, out)))
     for q in (float(v) for v in a.qualities.split(",")):
         res: dict[str, list[float]] = {}
         for x, y in data:
             with torch.no_grad():
                 v_hat = atn.latent(atn.e_x(x), q)["y_hat"]
-                caught.clear()
                 x_hat = atn.decode_x(v_hat, atn.side(y, x)).float()
-                fx, fy = atn.cam_inputs(x, y, q)[1]
-                dr, dc = strongest_key(atn.cams[1], fx, fy)
+                readout = atn.d_y[3](caught[2][1].float())
+                dr, dc = strongest_key(atn.cams[1], *caught[1][0])
                 y_hat = atn(y, None, q)["x_hat"].float()
                 y_syn = {
-                    "readout": atn.d_y[3](caught[0].float()),
+                    "readout": readout,
                     "shift": shift(y, dr, dc, 8),
                     "dsin match": match_patches(
                         x_hat, y_hat, y, search_v=dsin.search_v, sigma=dsin.sigma

@@ -29,7 +29,7 @@ from wzcodec.models.atn import ATN
 from wzcodec.models.base import CodecModel
 from wzcodec.models.hyperprior import Hyperprior
 from wzcodec.models.layers import run_bf16
-from wzcodec.models.registry import build, register
+from wzcodec.models.registry import register
 
 
 class FusionNet(nn.Module):
@@ -121,10 +121,12 @@ class DSIN(CodecModel):
         self.config = {"N": N, "M": M, "levels": levels, "search_v": search_v, "sigma": sigma}
         self.levels, self.search_v, self.sigma = levels, search_v, sigma
         self.base = self.make_base(N, M, levels, **base_config)
+        self.config.update(base_config)
         self.fusion = FusionNet()
         self.bf16 = False
 
     def make_base(self, N: int, M: int, levels: int, **base_config) -> CodecModel:
+        """The codec under the refinement; ``base_config``: its own further arguments."""
         if base_config:
             raise TypeError(f"dsin: unknown config {sorted(base_config)}")
         return Hyperprior(N, M, levels)
@@ -180,5 +182,4 @@ class DSINOverATN(DSIN):
     }
 
     def make_base(self, N: int, M: int, levels: int, **base_config) -> CodecModel:
-        self.config.update(base_config)
-        return build("atn", N=N, M=M, levels=levels, **base_config)
+        return ATN(N=N, M=M, levels=levels, **base_config)
