@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 
 import numpy as np
 import pytest
@@ -365,6 +366,44 @@ def test_dsin_over_atn_codes_atns_bitstream_and_refines_atns_decoding_with_y(tmp
     assert parse(data).strings == parse(atn.encode(x)).strings  # atn's bitstream
     np.testing.assert_array_equal(stack.decode(data), atn.decode(atn.encode(x)))  # no y: atn's
     assert not np.array_equal(stack.decode(data, side=y), atn.decode(atn.encode(x), side=y))
+
+
+def test_ndic_over_atn_stores_only_its_decoder_and_codes_atns_bitstream(tmp_path, motorcycle):
+    """A model whose frozen parts are its base's under the same names (ndic grafted onto atn)
+    leaves them out of its file, loads them from the base, and refuses a changed base."""
+    import wzcodec
+    from tests.test_train import _graft_script
+    from wzcodec.errors import WzError
+    from wzcodec.train import load_weights, save_weights
+
+    atn_path = save_weights(_fresh("atn"), tmp_path, "atn")
+    ndic = _graft_script().graft(atn_path, "ndic")
+    with torch.no_grad():
+        ndic.d_x[3].bias.fill_(0.05)  # trained: its own decoder
+    path = save_weights(ndic, tmp_path, "ndic", base=atn_path)
+    own = st_load(path.read_bytes())
+    assert own and all(k.startswith("d_x.") for k in own)
+    assert json.loads(path.with_suffix(".json").read_text())["base"]["take"] == [
+        "d_y.",
+        "e_w.",
+        "e_x.",
+        "e_y.",
+        "eb_w.",
+        "eb_y.",
+        "latent.",
+    ]
+    assert load_weights(path).keys() == ndic.state_dict().keys()
+    x, y = (np.ascontiguousarray(a[:64, :128]) for a in motorcycle)
+    loaded, atn = (
+        wzcodec.load(n, weights=w, quality=2) for n, w in [("ndic", path), ("atn", atn_path)]
+    )
+    data = loaded.encode(x)
+    assert parse(data).strings == parse(atn.encode(x)).strings
+    assert not np.array_equal(loaded.decode(data, side=y), atn.decode(atn.encode(x), side=y))
+    torch.manual_seed(1)
+    save_weights(build("atn"), tmp_path, "atn")  # the base changes under it
+    with pytest.raises(WzError, match=r"trained over another atn\.safetensors"):
+        wzcodec.load("ndic", weights=path)
 
 
 def test_dsin_export_takes_the_base_tables_from_the_base_file_and_refuses_other_weights(

@@ -365,27 +365,35 @@ def test_graft_with_zero_side_scale_codes_and_decodes_as_the_hyperprior(tmp_path
         assert g.compress(x, 2.0)["strings"] == hp.compress(x, 2.0)["strings"]
 
 
-def test_paper_graft_keeps_atns_ndic_part_and_starts_blind_to_its_new_cams(tmp_path):
+def _graft_script():
     import importlib.util
     from pathlib import Path
 
+    path = Path(__file__).resolve().parents[1] / "scripts/graft_from_atn.py"
+    spec = importlib.util.spec_from_file_location("graft_from_atn", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("target", ["atn-paper", "ndic"])
+def test_graft_from_atn_keeps_atns_ndic_part_and_starts_as_atn_without_its_cams(tmp_path, target):
     from wzcodec.models import build
     from wzcodec.train import save_weights
 
-    path = Path(__file__).resolve().parents[1] / "scripts/graft_paper.py"
-    spec = importlib.util.spec_from_file_location("graft_paper", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
     torch.manual_seed(0)
     atn = build("atn", N=16, M=24, levels=2, attn_dim=8, heads=2, window=3)
     save_weights(atn, tmp_path / "atn", "atn", fp16=False)
-    g = mod.graft_paper(tmp_path / "atn/atn.safetensors", height=64, width=128)
-    assert g.model_name == "atn-paper" and g.fixed_size == (64, 128)
+    size = {"height": 64, "width": 128} if target == "atn-paper" else {}
+    g = _graft_script().graft(tmp_path / "atn/atn.safetensors", target, **size)
+    assert g.model_name == target
     assert torch.equal(g.e_x[0].weight, atn.e_x[0].weight)
     assert torch.equal(g.latent.log_gain_y, atn.latent.log_gain_y)
     with torch.no_grad():  # atn with its CAM inputs cut decodes as the graft does
         for stage in (atn.d_x[1][0], atn.d_x[2][0], atn.d_x[3]):
-            assert not (g_w := dict(g.named_parameters())[_name(atn, stage)])[16:].any()
+            g_w = dict(g.named_parameters())[_name(atn, stage)]
+            assert g_w.shape[0] == (32 if target == "atn-paper" else 16)
+            assert not g_w[16:].any()
             assert torch.equal(g_w[:16], stage.weight[:16])
             stage.weight[16:] = 0
     g.eval(), atn.eval()
@@ -394,6 +402,9 @@ def test_paper_graft_keeps_atns_ndic_part_and_starts_blind_to_its_new_cams(tmp_p
         out = g.decode_x(v_hat, g.side(y, x))
         torch.testing.assert_close(out, atn.decode_x(v_hat, atn.side(y, x)))
         assert not torch.equal(out, g.decode_x(v_hat, g.side(torch.rand_like(y), x)))  # w reads y
+    if target == "ndic":  # the same hyperprior: atn's bitstream
+        g.update(force=True), atn.update(force=True)
+        assert g.compress(x, 2.0)["strings"] == atn.compress(x, 2.0)["strings"]
 
 
 def _name(model: torch.nn.Module, module: torch.nn.Module) -> str:

@@ -390,8 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--name")
     x.add_argument(
         "--base",
-        help="weights file of a frozen base to reference instead of copying "
-        "(dsin: src/wzcodec/weights/hyperprior.safetensors)",
+        help="weights file of a frozen base to reference instead of copying: dsin's "
+        "hyperprior, or a model whose frozen parts are the base's (ndic or atn-paper over atn)",
     )
     x.add_argument("--fp32", action="store_true", help="keep fp32 (default stores fp16)")
     x.set_defaults(func=cmd_export)

@@ -139,14 +139,13 @@ class Codec:
         quality: float = 3.0,
         bf16: bool | None = None,
         base: bytes | None = None,
+        base_spec: dict | None = None,
     ) -> Codec:
-        """``base``: the weights of a frozen base model (``dsin``'s hyperprior) that ``blob``
-        leaves out; they load under ``base.`` and take part in the weights id."""
+        """``base``: the frozen weights ``blob`` was trained over and leaves out (``dsin``'s
+        hyperprior, ``ndic``'s atn) with the ``.json``'s ``base`` entry that says where they
+        go (``with_base``); they take part in the weights id."""
         model = build(name, **config)
-        state = fp32_state(blob)
-        if base is not None:
-            state |= fp32_state(base, prefix="base.")
-        model.load_state_dict(state)
+        model.load_state_dict(with_base(fp32_state(blob), base, base_spec or {}))
         return cls(name, model, weights_id((base or b"") + blob), quality, bf16)
 
     @classmethod
@@ -295,7 +294,9 @@ def load(
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     base = base_weights(path, meta.get("base"))
     try:
-        codec = Codec.from_safetensors(name, blob, meta.get("config", {}), quality, bf16, base)
+        codec = Codec.from_safetensors(
+            name, blob, meta.get("config", {}), quality, bf16, base, meta.get("base")
+        )
     except (RuntimeError, KeyError, ValueError) as e:
         raise WzError(
             f"{path}: weights do not fit model {name!r} ({str(e).splitlines()[0]})"
@@ -307,6 +308,23 @@ def load(
 def fp32_state(blob: bytes, prefix: str = "") -> dict[str, torch.Tensor]:
     """A state dict from safetensors bytes, floating tensors as fp32, keys under ``prefix``."""
     return {prefix + k: v.float() if v.is_floating_point() else v for k, v in st_load(blob).items()}
+
+
+def with_base(
+    state: dict[str, torch.Tensor], base: bytes | None, spec: dict
+) -> dict[str, torch.Tensor]:
+    """A weights file's tensors completed by its frozen base's. ``spec`` (the ``.json``'s
+    ``base`` entry): ``prefix``, where the base's tensors go (``"base."``, the default: a
+    model that holds its base as a submodule, as ``dsin``); ``take``, which of them (name
+    prefixes; default all), for a model that shares parts with its base under the same names
+    (``ndic`` over ``atn``). The file's own tensors win."""
+    if base is None:
+        return state
+    prefix, take = spec.get("prefix", "base."), tuple(spec.get("take", ("",)))
+    shared = {
+        k: v for k, v in fp32_state(base, prefix).items() if k[len(prefix) :].startswith(take)
+    }
+    return shared | state
 
 
 def base_weights(path: Path, base: dict | None) -> bytes | None:

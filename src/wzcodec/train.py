@@ -148,16 +148,11 @@ def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
     """A state dict from shipped weights (.safetensors) or a training checkpoint (.pt)."""
     path = Path(path)
     if path.suffix == ".safetensors":
-        from wzcodec.codec import base_weights, fp32_state
+        from wzcodec.codec import base_weights, fp32_state, with_base
 
-        state = fp32_state(path.read_bytes())
         meta = path.with_suffix(".json")
-        base = base_weights(
-            path, json.loads(meta.read_text()).get("base") if meta.exists() else None
-        )
-        if base is not None:  # a file that references its frozen base (dsin)
-            state |= fp32_state(base, prefix="base.")
-        return state
+        spec = json.loads(meta.read_text()).get("base") if meta.exists() else None
+        return with_base(fp32_state(path.read_bytes()), base_weights(path, spec), spec or {})
     return torch.load(path, map_location="cpu", weights_only=True)["model"]
 
 
@@ -710,15 +705,17 @@ def save_weights(
     }
     out_dir = Path(out_dir)
     meta = {"model": model.model_name, "config": model.config, **(meta or {})}
-    if base is not None:  # a frozen base (dsin's hyperprior) is referenced, not copied
+    if base is not None:  # a frozen base is referenced, not copied
         base = Path(base)
         if base.parent.resolve() != out_dir.resolve():
             raise WzError(f"base weights {base} must sit in {out_dir} (copy it there first)")
         base_blob = base.read_bytes()
-        if not _same_base(model, base_blob):
-            raise WzError(f"the model's base. weights differ from {base}")
-        tensors = {k: v for k, v in tensors.items() if not k.startswith("base.")}
-        meta["base"] = {"file": base.name, "sha256": hashlib.sha256(base_blob).hexdigest()}
+        tensors, spec = _leave_out_base(model, tensors, base_blob, base)
+        meta["base"] = {
+            "file": base.name,
+            "sha256": hashlib.sha256(base_blob).hexdigest(),
+            **spec,
+        }
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.safetensors"
     with atomic_open(path) as f:
@@ -728,17 +725,44 @@ def save_weights(
     return path
 
 
-def _same_base(model: torch.nn.Module, base_blob: bytes) -> bool:
+def _leave_out_base(
+    model: torch.nn.Module, tensors: dict[str, torch.Tensor], base_blob: bytes, base: Path
+) -> tuple[dict[str, torch.Tensor], dict]:
+    """The tensors a file over ``base`` keeps, and its ``.json`` ``base`` entry (see
+    ``codec.with_base``). A model holding its base as ``base.`` (dsin) must match all of it;
+    otherwise every top-level part (``e_x``, ``latent`` ...) equal to the base's part of the
+    same name is left out (ndic or atn-paper over atn: their frozen encoders)."""
     from safetensors.torch import load
 
-    mine = {k[5:]: v for k, v in model.state_dict().items() if k.startswith("base.")}
     theirs = load(base_blob)
+    if any(k.startswith("base.") for k in tensors):
+        mine = {k[5:]: v for k, v in model.state_dict().items() if k.startswith("base.")}
+        if mine.keys() != theirs.keys() or not _same_weights(mine, theirs):
+            raise WzError(f"the model's base. weights differ from {base}")
+        return {k: v for k, v in tensors.items() if not k.startswith("base.")}, {}
+    parts: dict[str, dict[str, torch.Tensor]] = {}
+    for k, v in model.state_dict().items():
+        parts.setdefault(k.split(".", 1)[0] + ".", {})[k] = v
+    take = sorted(
+        p
+        for p, mine in parts.items()
+        if mine.keys() <= theirs.keys() and _same_weights(mine, theirs)
+    )
+    if not take:
+        raise WzError(f"no part of the model is the same as {base}'s")
+    kept = {k: v for k, v in tensors.items() if not k.startswith(tuple(take))}
+    return kept, {"prefix": "", "take": take}
+
+
+def _same_weights(mine: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor]) -> bool:
     # The entropy tables are the base file's at load time (the referencing file leaves them
     # out); ``update`` here may rebuild them a few ulps apart (exp() of the scale table differs
     # between CPUs), so only the weights must match.
     tables = (*ENTROPY_TABLES, "scale_table")
-    return mine.keys() == theirs.keys() and all(
-        torch.equal(mine[k].to(theirs[k].dtype), theirs[k]) for k in mine if not k.endswith(tables)
+    return all(
+        mine[k].shape == theirs[k].shape and torch.equal(mine[k].to(theirs[k].dtype), theirs[k])
+        for k in mine
+        if not k.endswith(tables)
     )
 
 
