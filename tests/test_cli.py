@@ -215,25 +215,15 @@ def test_demo_prints_a_table_and_writes_reconstructions(tmp_path):
 
 @pytest.mark.parametrize("name", ["hyperprior", "ndic", "atn", "dsin", "atn-paper", "dsin-atn"])
 def test_every_model_round_trips_through_the_cli_with_and_without_side(tmp_path, motorcycle, name):
-    """`wz encode --model NAME`, `wz info`, `wz decode --side` / without y, for all five models:
-    the shipped weights, and for atn-paper (which ships none) weights exported by `save_weights`
-    at its only size, 128x256."""
-    import torch
-
-    from wzcodec.models import build
-    from wzcodec.train import save_weights
-
+    """`wz encode --model NAME`, `wz info`, `wz decode --side` / without y, for all five models
+    and dsin-atn with their shipped weights (atn-paper at its only size, 128x256)."""
     x, y = motorcycle
     h, w = (128, 256) if name == "atn-paper" else (120, 200)
     Image.fromarray(np.ascontiguousarray(x[:h, :w])).save(tmp_path / "x.png")
     Image.fromarray(np.ascontiguousarray(y[:h, :w])).save(tmp_path / "y.png")
-    weights = []
-    if name == "atn-paper":
-        torch.manual_seed(0)
-        weights = ["--weights", str(save_weights(build(name), tmp_path / "w", name))]
     code, _, err = run_cli(
         "encode", str(tmp_path / "x.png"), "-o", str(tmp_path / "x.wz"), "--model", name,
-        "--quality", "4", *weights,
+        "--quality", "4",
     )  # fmt: skip
     assert code == 0, err
     code, out, err = run_cli("info", str(tmp_path / "x.wz"))
@@ -242,7 +232,7 @@ def test_every_model_round_trips_through_the_cli_with_and_without_side(tmp_path,
     for side in ("y.png", None):
         rec = tmp_path / f"rec-{side}.png"
         args = ["--side", str(tmp_path / side)] if side else []
-        code, _, err = run_cli("decode", str(tmp_path / "x.wz"), "-o", str(rec), *args, *weights)
+        code, _, err = run_cli("decode", str(tmp_path / "x.wz"), "-o", str(rec), *args)
         assert code == 0, err
         outs[side] = np.asarray(Image.open(rec))
         assert outs[side].shape == (h, w, 3)

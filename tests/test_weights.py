@@ -17,8 +17,8 @@ def test_shipped_weights_fit_the_80_mb_budget():
     assert total <= 80e6, f"{total / 1e6:.1f} MB"
 
 
-def test_the_four_trained_models_ship():
-    assert {"hyperprior", "ndic", "atn", "dsin", "dsin-atn"} <= set(SHIPPED)
+def test_all_five_models_and_dsin_atn_ship():
+    assert {"hyperprior", "ndic", "atn", "atn-paper", "dsin", "dsin-atn"} <= set(SHIPPED)
 
 
 @pytest.mark.parametrize("name", SHIPPED)

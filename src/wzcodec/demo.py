@@ -18,6 +18,7 @@ from wzcodec.codec import available, load
 from wzcodec.errors import WzError
 from wzcodec.images import read_rgb, save_image
 from wzcodec.metrics import bpp, ms_ssim, psnr
+from wzcodec.models import MODELS
 
 SAMPLES = Path(__file__).parent / "samples"
 
@@ -48,7 +49,8 @@ def _row(
 
 
 def run_demo(out: Path, models: list[str] | None = None, quality: float = 3.0) -> list[dict]:
-    models = models or available()
+    # by default every shipped model that codes any size (atn-paper codes 128x256 only)
+    models = models or [m for m in available() if MODELS[m].any_size]
     if not models:
         raise WzError("no shipped model weights found; train and export one (see README)")
     out.mkdir(parents=True, exist_ok=True)

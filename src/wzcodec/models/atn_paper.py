@@ -29,6 +29,7 @@ class ATNPaper(NDIC):
         "width": 256,
     }
     factor = 16
+    any_size = False
 
     def __init__(self, height: int = 128, width: int = 256, **kw):
         super().__init__(**kw)

@@ -4,7 +4,7 @@ of one entropy-coded string (the decoder's safety tail, see ``codec.py``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from compressai.models import CompressionModel
@@ -19,6 +19,7 @@ ENTROPY_TABLES = ("_quantized_cdf", "_offset", "_cdf_length")
 
 class CodecModel(CompressionModel):
     factor = 64  # input sides must be multiples of this (the codec pads)
+    any_size: ClassVar[bool] = True  # False: one input size only (``fixed_size``, atn-paper)
 
     def update(self, scale_table=None, force: bool = False, **kwargs) -> bool:
         """Build the entropy coders' CDF tables (with the finer ``SCALE_TABLE``)."""
