@@ -1,8 +1,8 @@
 """BD-rate of every method of one or more ``wz eval`` runs on the same images against any one
 of them (the README's comparison with the best classical codec):
 
-    python scripts/bd_rate_table.py heic results/stereo-test-native \\
-           results/stereo-test-native-classical
+    python scripts/bd_rate_table.py heic results/stereo-test-native
+    python scripts/bd_rate_table.py heic results/RUN_A results/RUN_B   # methods of two runs
 
 A method measured in several runs is taken from the first run that has it.
 """

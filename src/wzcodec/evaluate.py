@@ -325,17 +325,28 @@ def plot(summary: dict, path: Path, metric: str, title: str) -> None:
 
     groups = [g for g in ("color", "gray", "all") if g in summary]
     fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 4.2), squeeze=False)
+    colors = plt.get_cmap("tab20").colors  # 10 colours repeat with 11+ methods
     for ax, g in zip(axes[0], groups, strict=True):
-        for m, pts in sorted(summary[g].items()):
+        xmax, seen = 1.2, []
+        for i, (m, pts) in enumerate(sorted(summary[g].items())):
             pts = sorted(pts, key=lambda p: p["bpp"])
             style = "--" if m in classical.CODECS else ":" if "(published)" in m else "-"
             ax.plot(
-                [p["bpp"] for p in pts], [p[metric] for p in pts], style, marker="o", ms=3, label=m
+                [p["bpp"] for p in pts],
+                [p[metric] for p in pts],
+                style,
+                marker="o",
+                ms=3,
+                label=m,
+                color=colors[(2 * i) % 20 + (2 * i) // 20 % 2],
             )
+            seen += [p[metric] for p in pts if p["bpp"] <= xmax]
         ax.set_xlabel("bits per pixel (real file)")
         ax.set_ylabel({"psnr": "PSNR (dB)", "ms_ssim_db": "MS-SSIM (dB)"}[metric])
         ax.set_title(f"{title} [{g}]")
-        ax.set_xlim(0, min(1.2, ax.get_xlim()[1]))
+        ax.set_xlim(0, min(xmax, ax.get_xlim()[1]))
+        if seen:  # the shown bpp range only: a codec's 50 dB top point would squash the rest
+            ax.set_ylim(min(seen) - 0.5, max(seen) + 0.5)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
