@@ -340,7 +340,7 @@ def plot(summary: dict, path: Path, metric: str, title: str) -> None:
                 label=m,
                 color=colors[(2 * i) % 20 + (2 * i) // 20 % 2],
             )
-            seen += [p[metric] for p in pts if p["bpp"] <= xmax]
+            seen += [p[metric] for p in pts if p["bpp"] <= xmax and math.isfinite(p[metric])]
         ax.set_xlabel("bits per pixel (real file)")
         ax.set_ylabel({"psnr": "PSNR (dB)", "ms_ssim_db": "MS-SSIM (dB)"}[metric])
         ax.set_title(f"{title} [{g}]")
