@@ -325,7 +325,8 @@ def plot(summary: dict, path: Path, metric: str, title: str) -> None:
 
     groups = [g for g in ("color", "gray", "all") if g in summary]
     fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 4.2), squeeze=False)
-    colors = plt.get_cmap("tab20").colors  # 10 colours repeat with 11+ methods
+    tab20 = plt.get_cmap("tab20").colors  # dark shades first: tab10 would repeat at 11 methods
+    colors = tab20[::2] + tab20[1::2]
     for ax, g in zip(axes[0], groups, strict=True):
         xmax, seen = 1.2, []
         for i, (m, pts) in enumerate(sorted(summary[g].items())):
@@ -338,7 +339,7 @@ def plot(summary: dict, path: Path, metric: str, title: str) -> None:
                 marker="o",
                 ms=3,
                 label=m,
-                color=colors[(2 * i) % 20 + (2 * i) // 20 % 2],
+                color=colors[i % 20],
             )
             seen += [p[metric] for p in pts if p["bpp"] <= xmax and math.isfinite(p[metric])]
         ax.set_xlabel("bits per pixel (real file)")

@@ -710,7 +710,7 @@ def save_weights(
         if base.parent.resolve() != out_dir.resolve():
             raise WzError(f"base weights {base} must sit in {out_dir} (copy it there first)")
         base_blob = base.read_bytes()
-        tensors, spec = _leave_out_base(model, tensors, base_blob, base)
+        tensors, spec = _leave_out_base(tensors, base_blob, base)
         meta["base"] = {
             "file": base.name,
             "sha256": hashlib.sha256(base_blob).hexdigest(),
@@ -726,7 +726,7 @@ def save_weights(
 
 
 def _leave_out_base(
-    model: torch.nn.Module, tensors: dict[str, torch.Tensor], base_blob: bytes, base: Path
+    tensors: dict[str, torch.Tensor], base_blob: bytes, base: Path
 ) -> tuple[dict[str, torch.Tensor], dict]:
     """The tensors a file over ``base`` keeps, and its ``.json`` ``base`` entry (see
     ``codec.with_base``). A model holding its base as ``base.`` (dsin) must match all of it;
@@ -736,12 +736,12 @@ def _leave_out_base(
 
     theirs = load(base_blob)
     if any(k.startswith("base.") for k in tensors):
-        mine = {k[5:]: v for k, v in model.state_dict().items() if k.startswith("base.")}
+        mine = {k[5:]: v for k, v in tensors.items() if k.startswith("base.")}
         if mine.keys() != theirs.keys() or not _same_weights(mine, theirs):
             raise WzError(f"the model's base. weights differ from {base}")
         return {k: v for k, v in tensors.items() if not k.startswith("base.")}, {}
     parts: dict[str, dict[str, torch.Tensor]] = {}
-    for k, v in model.state_dict().items():
+    for k, v in tensors.items():
         parts.setdefault(k.split(".", 1)[0] + ".", {})[k] = v
     take = sorted(
         p
