@@ -591,3 +591,61 @@ def test_match_loss_config_needs_a_model_with_attention(tmp_path, monkeypatch):
     with pytest.raises(WzError, match="match_loss: ndic has no band attention"):
         train(cfg, tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_coarse_latent_coarsens_only_the_training_decoder_input_with_probability_p(tmp_path):
+    from wzcodec.errors import WzError
+    from wzcodec.models import build
+    from wzcodec.train import train
+
+    torch.manual_seed(0)
+    model = build("ndic", N=16, M=24, levels=3)
+    v = torch.randn(8, 24, 4, 6) * 3
+    v_hat = torch.round(v)
+    model.coarse_latent = {"p": 0.0, "max_factor": 4}
+    assert torch.equal(model.coarsen(v, v_hat, 1.0), v_hat)  # p = 0: v̂_x itself
+    model.coarse_latent = {"p": 1.0, "max_factor": 4}
+    out = model.coarsen(v, v_hat, 1.0)
+    step = 1 / model.latent.gains(1.0)[0]
+    for i in range(8):  # each sample on its own grid, f times the level's step, f in [1, 4]
+        levels = (out[i] / step[0]).flatten()
+        f = (levels[levels != 0].abs().min()).item()
+        assert 1.0 <= f <= 4.0 + 1e-4
+        assert (out[i] - v[i]).abs().max() <= 0.5 * 4 * step.max() + 1e-5
+    model = build("ndic", N=16, M=24, levels=3, w_noise=0.0, side_dropout=0.0)
+    x = torch.rand(2, 3, 64, 64)
+
+    def decoded(mode: str, spec: dict | None) -> torch.Tensor:
+        model.coarse_latent = spec
+        model.train(mode == "train")
+        torch.manual_seed(1)  # the latent's training noise, the draw of f
+        return model(x, x, 1.0)["x_hat"]
+
+    coarse = {"p": 1.0, "max_factor": 4}
+    assert not torch.allclose(decoded("train", coarse), decoded("train", None))
+    assert torch.equal(decoded("eval", coarse), decoded("eval", None))  # never at inference
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "model: hyperprior\ndata: {train: stereo:none}\nlambdas: [0.01]\nbatch: 1\n"
+        "lr: 1.0e-4\nsteps: 1\ncoarse_latent: {p: 0.5, max_factor: 4}\n"
+    )
+    with pytest.raises(WzError, match="coarse_latent: hyperprior has no side path"):
+        train(cfg, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_without_alpha_and_beta_training_skips_the_y_decoder_and_the_side_rates():
+    from wzcodec.models import build
+    from wzcodec.models.loss import RateDistortionLoss
+
+    model = build("ndic", N=16, M=24, levels=3).train()
+    x, y = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    lmbda = torch.full((2,), 0.01)
+    full = model(x, y, 1.0)
+    assert {"y_hat", "likelihoods_y", "likelihoods_w"} <= set(full)
+    model.decode_y = False
+    lean = model(x, y, 1.0)
+    assert not {"y_hat", "likelihoods_y", "likelihoods_w"} & set(lean)
+    loss = RateDistortionLoss("mse", 0.0, 0.0)(lean, x, y, lmbda)["loss"]
+    loss.backward()  # the α = β = 0 loss needs nothing the lean pass leaves out
+    assert model.d_x[0][0].weight.grad is not None and model.d_y[3].weight.grad is None

@@ -76,6 +76,7 @@ CONFIG_KEYS = frozenset(
         "freeze",
         "freeze_input_channels",
         "side_curriculum",
+        "coarse_latent",
         "match_loss",
         "aux_lr",
         "clip",
@@ -455,6 +456,12 @@ def train(
     if any(c % model.factor for c in ([crop, crop] if isinstance(crop, int) else crop)):
         raise ValueError(f"crop {crop} must be a multiple of the model's factor {model.factor}")
     model.bf16 = bool(cfg.get("bf16", False))
+    if hasattr(model, "decode_y"):  # ŷ, R_y and R_w only feed the loss's α and β terms
+        model.decode_y = bool(cfg.get("alpha", 0.0) or cfg.get("beta", 0.0))
+    if cfg.get("coarse_latent"):
+        if not hasattr(model, "coarsen"):
+            raise WzError(f"coarse_latent: {cfg['model']} has no side path to train")
+        model.coarse_latent = dict(cfg["coarse_latent"])
     device = torch.device(cfg.get("device", "cpu"))
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed crop size: pick the fastest kernels once

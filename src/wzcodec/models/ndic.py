@@ -59,6 +59,8 @@ class NDIC(CodecModel):
         self.N, self.M, self.levels = N, M, levels
         self.w_noise, self.side_dropout = w_noise, side_dropout
         self.bf16 = False
+        self.coarse_latent: dict | None = None  # training only: see ``coarsen``
+        self.decode_y = True  # training computes ŷ, R_y and R_w (train() turns it off at α = β = 0)
         self.e_x, self.e_y, self.e_w = analysis(N, M), analysis(N, M), analysis(N, M)
         self.latent = self.make_latent()
         self.d_x = synthesis_stages(self.d_x_inputs(), N)
@@ -87,8 +89,8 @@ class NDIC(CodecModel):
         w = run_bf16(self.bf16, self.e_w, y)
         if self.training and self.w_noise > 0:
             w = w + torch.randn_like(w) * self.w_noise
-        if not (self.training or need_y_hat or self.cams is not None):
-            return {"w": w}  # NDIC's D_x reads w only: the y branch is training-only work
+        if not (need_y_hat or self.cams is not None):
+            return {"w": w}  # NDIC's D_x reads w only: the y branch serves ŷ, for the loss
         v_y = run_bf16(self.bf16, self.e_y, y)
         h = torch.cat([v_y, w], 1)
         feats = []
@@ -113,13 +115,31 @@ class NDIC(CodecModel):
     def forward(self, x: Tensor, y: Tensor | None = None, q: Tensor | float = 1.0) -> dict:
         v = run_bf16(self.bf16 and self.training, self.e_x, x)  # encoder: fp32 at inference
         lat = self.latent(v, q)
-        side = self.side(y, x, need_y_hat=self.training)
-        out = {"x_hat": self.decode_x(lat["y_hat"], side), "likelihoods": lat["likelihoods"]}
-        if self.training:
+        side = self.side(y, x, need_y_hat=self.training and self.decode_y)
+        v_hat = self.coarsen(v, lat["y_hat"], q) if self.training else lat["y_hat"]
+        out = {"x_hat": self.decode_x(v_hat, side), "likelihoods": lat["likelihoods"]}
+        if self.training and self.decode_y:
             out["y_hat"] = side["y_hat"]
             out["likelihoods_y"] = {"v_y": self.eb_y(side["v_y"].float())[1]}
             out["likelihoods_w"] = {"w": self.eb_w(side["w"].float())[1]}
         return out
+
+    def coarsen(self, v: Tensor, v_hat: Tensor, q: Tensor | float) -> Tensor:
+        """Training config ``coarse_latent: {p, max_factor}``: with probability p per sample,
+        D_x gets v quantised f times coarser than level q's step (f uniform in [1, max_factor])
+        instead of v̂_x, as if x had been sent at a lower rate, where w is worth more.
+        Gradients pass straight through to v̂_x."""
+        spec = self.coarse_latent
+        if not spec or float(spec.get("p", 0)) <= 0:
+            return v_hat
+        b = v_hat.shape[0]
+        draw = torch.rand(b, 2, 1, 1, device=v_hat.device)
+        f = 1 + draw[:, 1:] * (float(spec.get("max_factor", 4)) - 1)
+        f = torch.where(draw[:, :1] < float(spec["p"]), f, torch.ones_like(f))
+        lat = self.latent
+        g = (lat.gains(q)[0] if hasattr(lat, "gains") else lat.gain(q)) / f
+        coarse = torch.round(v.float() * g) / g
+        return v_hat + torch.where(f > 1, coarse - v_hat, torch.zeros_like(v_hat)).detach()
 
     def compress(self, x: Tensor, q: float) -> dict:
         strings, _ = self.latent.compress(self.e_x(x), q)
