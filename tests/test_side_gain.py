@@ -12,6 +12,7 @@ import pytest
 import wzcodec
 from tests.conftest import tiny_config
 from wzcodec.codec import WEIGHTS_DIR
+from wzcodec.data.protocols import paper_view
 from wzcodec.metrics import psnr
 from wzcodec.train import export, train
 
@@ -70,3 +71,40 @@ def test_true_side_image_beats_unrelated_and_missing_after_short_training(
     after = _gaps(wzcodec.load(model, weights=weights), x, y)
     print(f"{model}: gap to unrelated / no y: shipped {before}, after 40 steps {after} dB")
     assert min(before) > MARGIN_DB and min(after) > MARGIN_DB
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ndic_learns_to_read_y_from_scratch_in_its_papers_protocol(
+    tmp_path, tiny_stereo, motorcycle, seed
+):
+    """NDIC's side path works where NDIC was published: whole images resized to 128x256, where
+    a stereo disparity is about one latent pixel. A few hundred steps from scratch on the
+    bundled pairs, and the held-out motorcycle pair decodes better with its true y than with
+    an unrelated y or none. (At native resolution the shipped ndic gets < 0.03 dB from y, the
+    xfail above: its w reaches D_x unaligned, at 1/16 scale.)"""
+    cfg = tiny_config(
+        tmp_path / "c.yaml",
+        tiny_stereo,
+        model="ndic",
+        model_config={"N": 64, "M": 96, "levels": 3},
+        train_protocol="paper",
+        val_protocol="paper",
+        crop=[128, 256],
+        batch=4,
+        steps=300,
+        lr=2e-4,
+        lr_warmup=20,
+        alpha=1.0,
+        beta=1.0,
+        bf16=True,
+        seed=seed,
+        val_every=300,
+        log_every=50,
+    )
+    train(cfg, tmp_path / "run", progress=False)
+    codec = wzcodec.load("ndic", weights=export(tmp_path / "run/checkpoint.pt", tmp_path / "w"))
+    x, y = (paper_view(a, "mb") for a in motorcycle)
+    gaps = _gaps(codec, x, y)
+    print(f"ndic from scratch, paper protocol, seed {seed}: gap to unrelated / no y {gaps} dB")
+    assert min(gaps) > MARGIN_DB
