@@ -579,24 +579,32 @@ def test_shifted_copies_move_x_by_the_tokens_they_return():
         assert (a @ b) / (a.norm() * b.norm()) > 0.9999  # the same picture, relit
 
 
-def test_match_loss_config_needs_a_model_with_attention(tmp_path, monkeypatch):
+def _refused_before_writing(tmp_path, model: str, option: str, message: str) -> None:
+    """A one-step config of ``model`` with ``option`` fails with ``message``, writing nothing."""
     from wzcodec.errors import WzError
     from wzcodec.train import train
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text(
-        "model: ndic\ndata: {train: stereo:none}\nlambdas: [0.01]\nbatch: 1\nlr: 1.0e-4\n"
-        "steps: 1\nmatch_loss: {weight: 1.0, max_shift: 16}\n"
+        f"model: {model}\ndata: {{train: stereo:none}}\nlambdas: [0.01]\nbatch: 1\n"
+        f"lr: 1.0e-4\nsteps: 1\n{option}\n"
     )
-    with pytest.raises(WzError, match="match_loss: ndic has no band attention"):
+    with pytest.raises(WzError, match=message):
         train(cfg, tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
 
 
+def test_match_loss_config_needs_a_model_with_attention(tmp_path, monkeypatch):
+    _refused_before_writing(
+        tmp_path,
+        "ndic",
+        "match_loss: {weight: 1.0, max_shift: 16}",
+        "match_loss: ndic has no band attention",
+    )
+
+
 def test_coarse_latent_coarsens_only_the_training_decoder_input_with_probability_p(tmp_path):
-    from wzcodec.errors import WzError
     from wzcodec.models import build
-    from wzcodec.train import train
 
     torch.manual_seed(0)
     model = build("ndic", N=16, M=24, levels=3)
@@ -624,14 +632,12 @@ def test_coarse_latent_coarsens_only_the_training_decoder_input_with_probability
     coarse = {"p": 1.0, "max_factor": 4}
     assert not torch.allclose(decoded("train", coarse), decoded("train", None))
     assert torch.equal(decoded("eval", coarse), decoded("eval", None))  # never at inference
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text(
-        "model: hyperprior\ndata: {train: stereo:none}\nlambdas: [0.01]\nbatch: 1\n"
-        "lr: 1.0e-4\nsteps: 1\ncoarse_latent: {p: 0.5, max_factor: 4}\n"
+    _refused_before_writing(
+        tmp_path,
+        "hyperprior",
+        "coarse_latent: {p: 0.5, max_factor: 4}",
+        "coarse_latent: hyperprior has no side path",
     )
-    with pytest.raises(WzError, match="coarse_latent: hyperprior has no side path"):
-        train(cfg, tmp_path / "out", progress=False)
-    assert not (tmp_path / "out").exists()
 
 
 def test_without_alpha_and_beta_training_skips_the_y_decoder_and_the_side_rates():

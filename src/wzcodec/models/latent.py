@@ -83,8 +83,12 @@ class VariableRateHyperprior(nn.Module):
             }
         )
 
+    def gain(self, q: Tensor | float) -> Tensor:
+        """The latent's gain at quality q (as ``VariableRateFactorized.gain``)."""
+        return gain(self.log_gain_y, q)
+
     def gains(self, q: Tensor | float) -> tuple[Tensor, Tensor]:
-        return gain(self.log_gain_y, q), gain(self.log_gain_z, q)
+        return self.gain(q), gain(self.log_gain_z, q)
 
     def forward(self, y: Tensor, q: Tensor | float) -> dict:
         gy, gz = self.gains(q)

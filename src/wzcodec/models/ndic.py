@@ -136,8 +136,7 @@ class NDIC(CodecModel):
         draw = torch.rand(b, 2, 1, 1, device=v_hat.device)
         f = 1 + draw[:, 1:] * (float(spec.get("max_factor", 4)) - 1)
         f = torch.where(draw[:, :1] < float(spec["p"]), f, torch.ones_like(f))
-        lat = self.latent
-        g = (lat.gains(q)[0] if hasattr(lat, "gains") else lat.gain(q)) / f
+        g = self.latent.gain(q) / f
         coarse = torch.round(v.float() * g) / g
         return v_hat + torch.where(f > 1, coarse - v_hat, torch.zeros_like(v_hat)).detach()
 
