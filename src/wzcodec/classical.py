@@ -40,6 +40,30 @@ CODECS: dict[str, tuple[str, dict, list[int]]] = {
 }
 
 
+MAX_QUALITY = {"jpeg": 100, "webp": 100, "avif": 100, "jxl": 100, "heic": 100}
+
+_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"}
+
+
+def sniff(data: bytes) -> str | None:
+    """Which codec's file ``data`` is (from its first bytes), or None."""
+    head = bytes(data[:64])
+    if head[:3] == b"\xff\xd8\xff":
+        return "jpeg"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[:2] == b"\xff\x0a" or head[4:12] == b"JXL \r\n\x87\n":
+        return "jxl"
+    if head[4:8] == b"ftyp":
+        size = int.from_bytes(head[:4], "big")
+        brands = {head[i : i + 4] for i in range(8, min(size, len(head)), 4)} - {b"\0\0\0\0"}
+        if brands & {b"avif", b"avis"}:
+            return "avif"
+        if brands & _HEIF_BRANDS:
+            return "heic"
+    return None
+
+
 def encode(codec: str, img: np.ndarray, quality: int) -> bytes:
     _load_plugins()
     fmt, opts, _ = CODECS[codec]

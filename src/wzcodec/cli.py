@@ -63,7 +63,7 @@ def cmd_encode(a) -> int:
     from wzcodec.files import atomic_write_bytes
 
     codec = wzcodec.load(a.model, quality=a.quality, weights=a.weights)
-    coded = [codec.encode(path) for path in a.input]  # every input, before any output
+    coded = [codec.encode(path, bpp=a.bpp) for path in a.input]  # every input, then outputs
     for out, data in zip(outs, coded, strict=True):
         atomic_write_bytes(out, data)
         h = wzcodec.read_header(data)
@@ -88,19 +88,33 @@ def cmd_decode(a) -> int:
         _check_readable(path)
 
     import wzcodec
+    from wzcodec.bitstream import MAGIC
     from wzcodec.files import atomic_write_bytes
     from wzcodec.images import image_bytes
 
     codecs: dict[str, wzcodec.Codec] = {}  # one per model; decode checks each file's weights
     prepared: dict[tuple[str, str], wzcodec.PreparedSide] = {}
     decoded = []
+
+    def get(model: str) -> wzcodec.Codec:
+        if model not in codecs:
+            codecs[model] = wzcodec.load(model, weights=a.weights, bf16=False if a.fp32 else None)
+        return codecs[model]
+
     for i, (out, data) in enumerate(zip(outs, blobs, strict=True)):
+        if not data.startswith(MAGIC):  # a plain .avif / .heic for a model over that codec
+            if not a.model:
+                raise WzError(
+                    f"{a.input[i]}: not a .wz file; to refine a plain AVIF or HEIC file, "
+                    "give --model avif-si or heic-si"
+                )
+            data = get(a.model).wrap(data)
+            if not data.startswith(MAGIC):
+                raise WzError(f"{a.input[i]}: neither a .wz file nor a file {a.model} refines")
         header = wzcodec.read_header(data)
-        if header.model not in codecs:
-            codecs[header.model] = wzcodec.load(
-                header.model, weights=a.weights, bf16=False if a.fp32 else None
-            )
-        codec = codecs[header.model]
+        if a.model and header.model != a.model:
+            raise WzError(f"{a.input[i]}: was coded by {header.model}, not --model {a.model}")
+        codec = get(header.model)
         side_path = sides[i] if len(sides) > 1 else (sides[0] if sides else None)
         side = None
         if side_path is not None:  # one side image for many files is read and prepared once
@@ -130,10 +144,17 @@ def cmd_info(a) -> int:
     print(f"weights id:  {h.weights_id.hex()}")
     print(f"quality:     {h.quality:g}")
     print(f"size:        {h.width}x{h.height} ({'gray' if h.gray else 'colour'})")
-    print(
-        f"bytes:       {len(data)} ({sum(len(s) for s in bs.strings)} entropy-coded, "
-        f"{len(bs.strings)} strings: {', '.join(str(len(s)) for s in bs.strings)})"
-    )
+    from wzcodec.models import MODELS
+
+    if h.model in MODELS and not MODELS[h.model].entropy_coded:
+        base = MODELS[h.model].base_codec.upper()
+        n = len(bs.strings[0])
+        print(f"bytes:       {len(data)} ({n} of the {base} file, {len(data) - n} of header)")
+    else:
+        print(
+            f"bytes:       {len(data)} ({sum(len(s) for s in bs.strings)} entropy-coded, "
+            f"{len(bs.strings)} strings: {', '.join(str(len(s)) for s in bs.strings)})"
+        )
     print(f"bpp:         {len(data) * 8 / (h.height * h.width):.4f}")
     shipped = h.model in wzcodec.available() and wzcodec.load(h.model).weights_id == h.weights_id
     print(f"decodable:   {'yes, with the shipped weights' if shipped else 'needs other weights'}")
@@ -276,10 +297,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--model",
         default="hyperprior",
-        help="hyperprior (default), ndic, atn, dsin, dsin-atn, atn-paper; `wz demo` compares them",
+        help="hyperprior (default), ndic, atn, dsin, dsin-atn, atn-paper; avif-si, heic-si "
+        "(a standard codec's file, refined with y at the receiver)",
     )
     e.add_argument(
-        "--quality", type=float, default=3.0, help="1 (smallest) .. 6; fractions interpolate"
+        "--quality",
+        type=float,
+        help="learned models: 1 (smallest) .. 6, fractions interpolate (default 3); avif-si, "
+        "heic-si: the base codec's quality, 1..100 (default 30)",
+    )
+    e.add_argument(
+        "--bpp", type=float, help="instead of --quality: the largest file within B bits per pixel"
     )
     e.add_argument("--weights", help="a .safetensors file instead of the shipped weights")
     e.set_defaults(func=cmd_encode)
@@ -301,6 +329,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         help="the decoder's side image (same size as the coded image); with several inputs, "
         "once for all or once per input, in order",
+    )
+    d.add_argument(
+        "--model",
+        help="for a plain .avif / .heic file (a camera's): the model that refines it, "
+        "avif-si or heic-si (a .wz file names its own model)",
     )
     d.add_argument("--weights", help="the .safetensors file the encoder used, if not shipped")
     d.add_argument(

@@ -25,7 +25,7 @@ from safetensors.torch import save as st_save
 from wzcodec.bitstream import FLAG_GRAY, Bitstream, Header, parse
 from wzcodec.data.protocols import crop_to, pad_to
 from wzcodec.errors import BitstreamError, ImageError, WzError
-from wzcodec.images import as_rgb, is_gray, to_tensor, to_uint8
+from wzcodec.images import MAX_PIXELS, MAX_SIDE, as_rgb, is_gray, to_tensor, to_uint8
 from wzcodec.models import MODELS, build
 from wzcodec.models.loss import bits_per_pixel
 
@@ -161,16 +161,27 @@ class Codec:
     def levels(self) -> int:
         return self.model.levels
 
+    @property
+    def qualities(self) -> list[float]:
+        """The model's default rate points (``wz eval`` sweeps these)."""
+        return list(getattr(self.model, "qualities", range(1, self.levels + 1)))
+
     def _quality(self, quality: float | None) -> float:
         q = float(self.quality if quality is None else quality)
         if not 1 <= q <= self.levels:
             raise WzError(f"quality must be between 1 and {self.levels}, got {q:g}")
+        if not self.model.entropy_coded:  # a standard codec's quality setting: an integer
+            return float(round(q))
         return round(q * 256) / 256  # what the header can carry
 
     # -- the API ------------------------------------------------------------------------------
     @torch.inference_mode()
-    def encode(self, image, quality: float | None = None) -> bytes:
-        """Compress one image (never looks at any side image)."""
+    def encode(self, image, quality: float | None = None, bpp: float | None = None) -> bytes:
+        """Compress one image (never looks at any side image). ``bpp``: instead of a quality,
+        the file size to aim for, in bits per pixel of the whole file: the highest quality
+        whose file is no larger (bisection; the lowest quality if none fits)."""
+        if bpp is not None:
+            return self._encode_to_bpp(image, bpp)
         q = self._quality(quality)
         rgb = self._check_size(as_rgb(image))
         h, w = rgb.shape[:2]
@@ -182,9 +193,26 @@ class Codec:
         header = Header(self.name, self.weights_id, q, h, w, FLAG_GRAY if gray else 0)
         return Bitstream(header, strings).to_bytes()
 
+    def _encode_to_bpp(self, image, bpp: float) -> bytes:
+        rgb = self._check_size(as_rgb(image))
+        budget = bpp * rgb.shape[0] * rgb.shape[1] / 8
+        step = 1.0 if not self.model.entropy_coded else 1 / 32  # the quality grid searched
+        lo, hi, best = 0, round((self.levels - 1) / step), None
+        while lo <= hi:  # the largest grid quality whose file fits (sizes grow with quality)
+            mid = (lo + hi) // 2
+            data = self.encode(rgb, 1 + mid * step)
+            if len(data) <= budget:
+                best, lo = data, mid + 1
+            else:
+                hi = mid - 1
+        return best if best is not None else self.encode(rgb, 1.0)
+
     @torch.inference_mode()
     def decode(self, data: bytes, side=None) -> np.ndarray:
-        """Rebuild the image; ``side`` (same size as the coded image) is used if the model can."""
+        """Rebuild the image; ``side`` (same size as the coded image) is used if the model can.
+        A model over a standard codec (``avif-si``) also takes that codec's plain file (a
+        camera's ``.avif``): it needs no header, since its refiner is told no quality."""
+        data = self.wrap(data)
         bs = self.check(data)
         h, w = bs.header.height, bs.header.width
         y = None
@@ -204,7 +232,7 @@ class Codec:
         )
         # CompressAI's rANS decoder reads past the end of a corrupt string (a crash, not an
         # error): give every string a zero tail longer than any read the decoder can make
-        tail = bytes(4 * self.model.max_symbols(ph, pw) + 64)
+        tail = bytes(4 * self.model.max_symbols(ph, pw) + 64) if self.model.entropy_coded else b""
         strings = [[s + tail] for s in bs.strings]
         try:
             with fixed_threads():
@@ -219,6 +247,28 @@ class Codec:
                 img.astype(np.float32).mean(2, keepdims=True).round().astype(np.uint8), 3, axis=2
             )
         return img
+
+    def wrap(self, data: bytes) -> bytes:
+        """A plain file of this model's base codec (a camera's ``.avif``) as this codec's
+        bitstream (its quality unknown, written as 1); any other data unchanged."""
+        from wzcodec import classical
+
+        if self.model.entropy_coded or not self.model.accepts(data):
+            return data
+
+        try:
+            with contextlib.redirect_stderr(None):
+                img = classical.decode(data)
+        except Exception as e:  # Pillow and its plugins raise many kinds on a bad file
+            raise BitstreamError(
+                f"not a decodable {self.model.base_codec.upper()} file ({type(e).__name__})"
+            ) from None
+        h, w = img.shape[:2]
+        if not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE and h * w <= MAX_PIXELS):
+            raise BitstreamError(f"{w}x{h} base image out of bounds")
+        flags = FLAG_GRAY if is_gray(img) else 0
+        header = Header(self.name, self.weights_id, 1.0, h, w, flags)
+        return Bitstream(header, [bytes(data)]).to_bytes()
 
     def prepare_side(self, side) -> PreparedSide:
         """Prepare a side image once for several ``decode`` calls against it (the images of
@@ -261,6 +311,9 @@ class Codec:
         q = self._quality(quality)
         rgb = self._check_size(as_rgb(image))
         h, w = rgb.shape[:2]
+        if not self.model.entropy_coded:  # no likelihoods: the real file's bits
+            data = self.encode(rgb, q)
+            return self.decode(data, side=side), len(data) * 8 / (h * w)
         x = pad_to(to_tensor(rgb)[None], self.model.factor)
         y = pad_to(to_tensor(as_rgb(side))[None], self.model.factor) if side is not None else None
         with fixed_threads():  # the sum too: its rounding depends on the thread count
@@ -269,22 +322,31 @@ class Codec:
         return to_uint8(crop_to(out["x_hat"], h, w)), bpp
 
 
+def weights_file(name: str) -> Path:
+    """The shipped weights of model ``name`` (models over a standard codec share theirs)."""
+    return WEIGHTS_DIR / f"{getattr(MODELS[name], 'weights_name', name)}.safetensors"
+
+
 def available() -> list[str]:
     """Model names that have shipped weights."""
-    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors"))
+    return sorted(name for name in MODELS if weights_file(name).exists())
 
 
 def load(
     name: str = "hyperprior",
-    quality: float = 3.0,
+    quality: float | None = None,
     weights: str | Path | None = None,
     bf16: bool | None = None,
 ) -> Codec:
     """Load a codec with shipped weights (or a ``weights`` .safetensors file with its .json).
-    ``bf16``: decoder-side transforms in bf16 (default: where the CPU does bf16 natively)."""
+    ``quality``: the default of ``encode`` (learned models 1..6, default 3; models over a
+    standard codec take its quality setting, 1..100, default 30). ``bf16``: decoder-side
+    transforms in bf16 (default: where the CPU does bf16 natively)."""
     if name not in MODELS:
         raise WzError(f"unknown model {name!r}; available: {', '.join(sorted(MODELS))}")
-    path = Path(weights) if weights else WEIGHTS_DIR / f"{name}.safetensors"
+    if quality is None:
+        quality = getattr(MODELS[name], "default_quality", 3.0)
+    path = Path(weights) if weights else weights_file(name)
     if not path.exists():
         raise WzError(f"no weights for model {name!r} ({path} missing); train one with `wz train`")
     if path.suffix != ".safetensors":

@@ -27,12 +27,13 @@ import torch
 from tqdm import tqdm
 
 from wzcodec import classical
+from wzcodec.bitstream import parse
 from wzcodec.codec import CODING_THREADS, load
 from wzcodec.data import from_spec
 from wzcodec.data.protocols import paper_view
 from wzcodec.errors import WzError
 from wzcodec.files import atomic_open
-from wzcodec.images import is_gray, read_rgb
+from wzcodec.images import is_gray, read_rgb, to_uint8
 from wzcodec.memory import reuse_freed_memory
 from wzcodec.metrics import bd_rate, ms_ssim, ms_ssim_db, psnr
 
@@ -47,6 +48,7 @@ FIELDS = [
     "bpp",
     "bpp_est",
     "psnr",
+    "psnr_base",
     "ms_ssim",
     "ms_ssim_db",
     "encode_s",
@@ -147,7 +149,7 @@ def _jobs(models: list[str], qualities: list[float] | None) -> list[tuple[str, s
             out += [(m, m, q) for q in classical.CODECS[m][2]]
         else:
             label, codec = _codec(m)
-            out += [(m, label, q) for q in (qualities or list(range(1, codec.levels + 1)))]
+            out += [(m, label, q) for q in (qualities or codec.qualities)]
     return out
 
 
@@ -165,7 +167,8 @@ def _evaluate_image(pairs, i: int, jobs, side_mode: str, estimate: bool) -> list
             t = time.perf_counter()
             x_hat = classical.decode(data)
             dec = time.perf_counter() - t
-            rows.append({**base, **_measure(x, x_hat, len(data), enc, dec, bpp_est=math.nan)})
+            extra = {"bpp_est": math.nan, "psnr_base": math.nan}
+            rows.append({**base, **_measure(x, x_hat, len(data), enc, dec, **extra)})
         else:
             codec, y = _codec(spec)[1], side_image(pairs, i, side_mode)
             t = time.perf_counter()
@@ -174,8 +177,13 @@ def _evaluate_image(pairs, i: int, jobs, side_mode: str, estimate: bool) -> list
             t = time.perf_counter()
             x_hat = codec.decode(data, side=y)
             dec = time.perf_counter() - t
-            est = codec.reconstruct(x, side=y, quality=q)[1] if estimate else math.nan
-            rows.append({**base, **_measure(x, x_hat, len(data), enc, dec, bpp_est=est)})
+            extra = {"bpp_est": math.nan, "psnr_base": math.nan}
+            if estimate and codec.model.entropy_coded:
+                extra["bpp_est"] = codec.reconstruct(x, side=y, quality=q)[1]
+            if not codec.model.entropy_coded:  # a model over a base codec: the base's own picture
+                base_img = to_uint8(codec.model.decode_base(parse(data).strings[0]))
+                extra["psnr_base"] = psnr(x, base_img)
+            rows.append({**base, **_measure(x, x_hat, len(data), enc, dec, **extra)})
     return rows
 
 
@@ -236,9 +244,14 @@ def read_rows(path: str | Path) -> list[dict]:
     try:
         with open(path, newline="") as f:
             rows = list(csv.DictReader(f))
-        return [{k: kinds.get(k, float)(v) for k, v in r.items()} for r in rows]
+        rows = [{k: kinds.get(k, _number)(v) for k, v in r.items()} for r in rows]
+        return [{k: r.get(k, math.nan) for k in FIELDS} for r in rows]  # older runs lack some
     except (OSError, ValueError, TypeError) as e:
         raise WzError(f"{path}: not a wz eval per_image.csv: {e}") from None
+
+
+def _number(v: str) -> float:
+    return float(v) if v != "" else math.nan
 
 
 def check_mergeable(images: list[str], old: list[dict]) -> None:
@@ -271,8 +284,9 @@ def summarize(rows: list[dict]) -> dict:
     for g, by in acc.items():
         for (m, q), rs in sorted(by.items(), key=lambda kv: (kv[0][0], kv[0][1])):
             point = {"quality": q, "n": len(rs)}
-            for k in ("bpp", "bpp_est", "psnr", "ms_ssim", "ms_ssim_db", "encode_s", "decode_s"):
-                point[k] = float(np.mean([r[k] for r in rs]))
+            keys = ("bpp", "bpp_est", "psnr", "psnr_base", "ms_ssim", "ms_ssim_db")
+            for k in (*keys, "encode_s", "decode_s"):
+                point[k] = float(np.mean([r.get(k, math.nan) for r in rs]))
             out.setdefault(g, {}).setdefault(m, []).append(point)
     return out
 

@@ -34,7 +34,7 @@ from wzcodec.data import PairDataset, TrainTransform, from_spec
 from wzcodec.data.protocols import PROTOCOLS
 from wzcodec.errors import WzError
 from wzcodec.files import atomic_open
-from wzcodec.models import build
+from wzcodec.models import MODELS, build
 from wzcodec.models.base import ENTROPY_TABLES
 from wzcodec.models.loss import RateDistortionLoss
 
@@ -440,6 +440,10 @@ def train(
     generator; gradients are averaged by DDP; only rank 0 writes logs and checkpoints.
     """
     cfg = {**load_config(config_path), **numbers(overrides or {})}
+    if cfg.get("model") in MODELS and not MODELS[cfg["model"]].entropy_coded:
+        from wzcodec import train_refiner  # a receiver over a standard codec: its own loop
+
+        return train_refiner.train(cfg, out_dir, resume, max_steps, max_minutes, progress)
     check_config(cfg)
     dist = _Dist()
     out_dir = Path(out_dir)
@@ -786,12 +790,13 @@ def export(
     cfg = state["config"]
     model = build(cfg["model"], **cfg.get("model_config", {}))
     model.load_state_dict(state["model"])
-    meta = {
-        "step": state["step"],
-        "lambdas": cfg["lambdas"],
-        "distortion": cfg.get("distortion", "mse"),
-    }
-    return save_weights(model, out_dir, name or cfg["model"], meta, fp16, base)
+    meta = {"step": state["step"], "distortion": cfg.get("distortion", "mse")}
+    if "lambdas" in cfg:
+        meta["lambdas"] = cfg["lambdas"]
+    if not model.entropy_coded:  # a refiner: which bases and qualities it was trained on
+        meta["bases"] = cfg.get("bases", [model.base_codec])
+    name = name or getattr(model, "weights_name", cfg["model"])
+    return save_weights(model, out_dir, name, meta, fp16, base)
 
 
 if __name__ == "__main__":  # pragma: no cover - convenience for `python -m wzcodec.train CFG OUT`

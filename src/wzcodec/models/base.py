@@ -20,6 +20,9 @@ ENTROPY_TABLES = ("_quantized_cdf", "_offset", "_cdf_length")
 class CodecModel(CompressionModel):
     factor = 64  # input sides must be multiples of this (the codec pads)
     any_size: ClassVar[bool] = True  # False: one input size only (``fixed_size``, atn-paper)
+    # False: the model's one string is a standard codec's file (``over_codec.py``): integer
+    # qualities, no rANS safety tail, no likelihoods
+    entropy_coded: ClassVar[bool] = True
 
     def update(self, scale_table=None, force: bool = False, **kwargs) -> bool:
         """Build the entropy coders' CDF tables (with the finer ``SCALE_TABLE``)."""

@@ -56,9 +56,19 @@ def match_patches(
     patch: tuple[int, int] = (20, 24),
     search_v: int = 16,
     sigma: float = 150.0,
-) -> Tensor:
+    scale: int = 1,
+    with_score: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
     """y_syn: every ``patch`` of x_hat replaced by the patch of y at the location where ŷ best
-    matches it (Pearson correlation minus d²/(2σ²), d the displacement in pixels)."""
+    matches it (Pearson correlation minus d²/(2σ²), d the displacement in pixels).
+
+    ``scale`` > 1 matches on x_hat and ŷ averaged over ``scale`` x ``scale`` pixels (the patch,
+    search range and σ shrink with it; about scale⁴ times less work) and cuts the patches from
+    the full-size y at the displacements found, rounded to ``scale`` pixels. ``with_score``
+    also returns each pixel's match score (B, 1, H, W): the correlation of its patch's match,
+    so that a fusion net can tell a good match from a poor one."""
+    if scale > 1:
+        return _match_scaled(x_hat, y_hat, y, patch, search_v, sigma, scale, with_score)
     B, _, H, W = x_hat.shape
     ph, pw = patch
     Hp, Wp = -(-H // ph) * ph, -(-W // pw) * pw
@@ -69,6 +79,7 @@ def match_patches(
     n = ph * pw
     box = torch.ones(1, 1, ph, pw, device=x_hat.device)
     out = torch.empty(B, 3, Hp, Wp, device=x_hat.device, dtype=y.dtype)
+    scores = torch.empty(B, 1, Hp // ph, Wp // pw, device=x_hat.device)
     cols = torch.arange(W - pw + 1, device=x_hat.device, dtype=torch.float32)
     rows = torch.arange(2 * search_v + 1, device=x_hat.device, dtype=torch.float32) - search_v
     du = torch.arange(ph, device=x_hat.device)
@@ -87,14 +98,55 @@ def match_patches(
             x0 = torch.arange(kernels.shape[0], device=x_hat.device, dtype=torch.float32) * pw
             dist2 = (cols[None, None, :] - x0[:, None, None]) ** 2 + (rows[None, :, None] ** 2)
             score = corr[0] - dist2 / (2 * sigma**2)
-            best = score.flatten(1).argmax(1)
+            top, best = score.flatten(1).max(1)
+            scores[b, 0, r] = top
             dy, dx = best // score.shape[2], best % score.shape[2]
             # gather every patch at once (no per-patch loop: one host sync per patch on a GPU)
             src_r = (dy + r * ph)[:, None, None] + du[None, :, None]  # (P, ph, 1)
             src_c = dx[:, None, None] + dv[None, None, :]  # (P, 1, pw)
             patches = yp[b][:, src_r, src_c]  # (3, P, ph, pw)
             out[b, :, r * ph : (r + 1) * ph] = patches.permute(0, 2, 1, 3).reshape(3, ph, -1)
-    return out[..., :H, :W]
+    if not with_score:
+        return out[..., :H, :W]
+    full = scores.repeat_interleave(ph, 2).repeat_interleave(pw, 3)
+    return out[..., :H, :W], full[..., :H, :W]
+
+
+def _match_scaled(x_hat, y_hat, y, patch, search_v, sigma, s, with_score):
+    """``match_patches`` at 1/s resolution (see there): match the pooled images, whose y is
+    the pooled y's position grid, then cut full-size patches at s times the displacements."""
+    B, C, H, W = x_hat.shape
+    ph, pw = patch[0] // s, patch[1] // s
+    Hs, Ws = -(-H // s), -(-W // s)
+
+    def pool(t: Tensor) -> Tensor:  # replicate-pad to a multiple of s, then s x s means
+        t = F.pad(t.mean(1, keepdim=True), (0, Ws * s - W, 0, Hs * s - H), mode="replicate")
+        return F.avg_pool2d(t, s)
+
+    gx, gy = pool(x_hat), pool(y_hat)
+    # the displacement of every pooled patch: match the pooled images against a y that holds,
+    # as its three channels, the row and column of each pooled position (and a constant)
+    rows = torch.arange(Hs, dtype=torch.float32, device=x_hat.device).view(1, 1, Hs, 1)
+    cols = torch.arange(Ws, dtype=torch.float32, device=x_hat.device).view(1, 1, 1, Ws)
+    grid = torch.cat([rows.expand(B, 1, Hs, Ws), cols.expand(B, 1, Hs, Ws), gy * 0], 1)
+    found, score = match_patches(
+        gx.expand(B, 3, Hs, Ws), gy.expand(B, 3, Hs, Ws), grid, (ph, pw), search_v // s,
+        sigma / s, with_score=True,
+    )  # fmt: skip
+    # found[:, 0/1] = the source row/column of each pooled pixel; its offset from the pixel's
+    # own position, times s, is the full-size displacement (constant over each patch)
+    dr = (found[:, 0] - rows[:, 0]).round().long() * s  # (B, Hs, Ws)
+    dc = (found[:, 1] - cols[:, 0]).round().long() * s
+    dr = dr.repeat_interleave(s, 1).repeat_interleave(s, 2)[:, :H, :W]
+    dc = dc.repeat_interleave(s, 1).repeat_interleave(s, 2)[:, :H, :W]
+    r = (torch.arange(H, device=x_hat.device).view(1, H, 1) + dr).clamp(0, H - 1)
+    c = (torch.arange(W, device=x_hat.device).view(1, 1, W) + dc).clamp(0, W - 1)
+    idx = (r * W + c).view(B, 1, H * W).expand(B, C, H * W)
+    out = torch.gather(y.flatten(2), 2, idx).view(B, C, H, W)
+    if not with_score:
+        return out
+    score = score.repeat_interleave(s, 2).repeat_interleave(s, 3)[..., :H, :W]
+    return out, score
 
 
 @register("dsin")

@@ -1,0 +1,328 @@
+"""``wz train`` for a receiver over a standard codec (``avif-si``, ``heic-si``, ``*-pf``).
+
+    train pairs (x, y) ──► x through every base codec at every quality, once ──► cache (PNG)
+    each step: a random pair, base, quality; a crop at the same place of x, x̂ and y
+           ──► x̃ = R(x̂, y) ──► loss = 10·log10(MSE(x, x̃) / MSE(x, x̂))  (dB lost, per sample)
+
+The loss is the refinement's PSNR change, so every rate point counts the same (an MSE loss
+would be ruled by the lowest qualities) and making a good base decode worse costs as much as
+improving a poor one gains. With probability ``unrelated_p`` a sample's y is another pair's:
+the net must learn to leave x̂ alone when y does not match.
+
+Config keys: ``model``, ``model_config``, ``data`` (``train``: specs; ``val``, ``val_count``,
+``val_split``), ``bases`` (default: the model's own base), ``qualities`` ({base: [q, ...]},
+default the classical sweep), ``both_directions`` (a stereo pair trains as x -> y and y -> x),
+``cache`` (folder of base decodes, shared by runs), ``workers``, ``crop`` ([h, w]), ``batch``,
+``lr``, ``lr_warmup``, ``lr_drop_at``, ``lr_drop_after_minutes``, ``steps``, ``seed``, ``bf16``,
+``unrelated_p``, ``val_every``, ``log_every``, ``checkpoint_minutes``. The log's ``psnr``
+column is the mean training gain over the base decode, in dB. Resume, checkpoints, signals and logs
+are ``train.py``'s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from PIL import Image
+from tqdm import tqdm
+
+from wzcodec import classical
+from wzcodec.data import from_spec
+from wzcodec.errors import WzError
+from wzcodec.files import atomic_write_bytes
+from wzcodec.images import image_bytes, is_gray, read_rgb
+from wzcodec.models import MODELS, build
+
+KEYS = frozenset(
+    {"model", "model_config", "data", "bases", "qualities", "both_directions", "cache"}
+    | {"workers", "crop", "batch", "lr", "lr_warmup", "lr_drop_at", "steps", "seed", "bf16"}
+    | {"unrelated_p", "val_every", "log_every", "checkpoint_minutes", "lr_drop_after_minutes"}
+)
+
+
+def _gray_or_rgb(img: np.ndarray) -> np.ndarray:
+    """Gray images are kept as HxW (a third of the memory)."""
+    return np.ascontiguousarray(img[..., 0]) if is_gray(img) else img
+
+
+def _cache_path(cache: Path, base: str, q: int, src: Path) -> Path:
+    key = hashlib.sha256(str(src.resolve()).encode()).hexdigest()[:16]
+    return cache / base / f"q{q}" / f"{src.stem}-{key}.png"
+
+
+def _code_one(job: tuple[str, str, int, str]) -> None:
+    src, base, q, dst = job
+    x = read_rgb(src)
+    dec = classical.decode(classical.encode(base, x, q))
+    atomic_write_bytes(Path(dst), image_bytes(_gray_or_rgb(dec)))
+
+
+def precompute(images: list[Path], qualities: dict[str, list[int]], cache: Path, workers: int):
+    """Base decodes of every image at every base and quality not yet in ``cache``."""
+    jobs = [
+        (str(src), base, q, str(_cache_path(cache, base, q, src)))
+        for base, qs in qualities.items()
+        for q in qs
+        for src in images
+        if not _cache_path(cache, base, q, src).exists()
+    ]
+    for _, _, _, dst in jobs:
+        Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    if not jobs:
+        return
+    with ProcessPoolExecutor(max(1, workers)) as ex:
+        list(tqdm(ex.map(_code_one, jobs, chunksize=4), total=len(jobs), desc="base decodes"))
+
+
+def _load(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.array(im.convert("L") if im.mode in ("L", "I;16") else im.convert("RGB"))
+
+
+def _rgb(a: np.ndarray) -> torch.Tensor:
+    t = torch.from_numpy(np.ascontiguousarray(a)).float().div_(255)
+    return t[None].expand(3, -1, -1) if t.dim() == 2 else t.permute(2, 0, 1)
+
+
+class RefinerData:
+    """Pairs with their base decodes in memory; draws aligned crops."""
+
+    def __init__(self, pairs, qualities, cache: Path, crop: tuple[int, int]):
+        self.crop = crop
+        self.images: dict[Path, np.ndarray] = {}
+        self.pairs = pairs
+        self.decodes: list[tuple[str, int, dict[Path, np.ndarray]]] = []
+        for p in pairs:
+            for path in (p[0], p[1]):
+                if path not in self.images:
+                    self.images[path] = _gray_or_rgb(read_rgb(path))
+        xs = sorted({p[0] for p in pairs})
+        for base, qs in qualities.items():
+            for q in qs:
+                self.decodes.append(
+                    (base, q, {x: _load(_cache_path(cache, base, q, x)) for x in xs})
+                )
+
+    def sample(self, rng: random.Random, unrelated_p: float):
+        x_path, y_path = self.pairs[rng.randrange(len(self.pairs))]
+        _, _, dec = self.decodes[rng.randrange(len(self.decodes))]
+        x, x_hat = self.images[x_path], dec[x_path]
+        if rng.random() < unrelated_p:
+            y_path = self.pairs[rng.randrange(len(self.pairs))][1]
+        y = self.images[y_path]
+        ch, cw = self.crop
+        h, w = x.shape[:2]
+        top, left = rng.randint(0, max(0, h - ch)), rng.randint(0, max(0, w - cw))
+        yh, yw = y.shape[:2]
+        ytop, yleft = min(top, max(0, yh - ch)), min(left, max(0, yw - cw))
+
+        def cut(a, t, lft):
+            return _pad(_rgb(a[t : t + ch, lft : lft + cw]), ch, cw)
+
+        out = cut(x, top, left), cut(x_hat, top, left), cut(y, ytop, yleft)
+        if rng.random() < 0.5:  # a joint mirror keeps the pair's geometry consistent
+            out = tuple(t.flip(-1) for t in out)
+        return out
+
+
+def _pad(t: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    ph, pw = h - t.shape[1], w - t.shape[2]
+    if ph <= 0 and pw <= 0:
+        return t
+    return torch.nn.functional.pad(t[None], (0, max(0, pw), 0, max(0, ph)), mode="replicate")[0]
+
+
+def _pairs(specs: list[str], split: str, both: bool) -> list[tuple[Path, Path]]:
+    out = []
+    for spec in specs:
+        for p in from_spec(spec, split=split):
+            if p.y is None:
+                continue  # single photos have no side image
+            out.append((p.x, p.y))
+            if both:
+                out.append((p.y, p.x))
+    return out
+
+
+def _psnr(mse: float) -> float:
+    return -10 * math.log10(max(mse, 1e-12))
+
+
+@torch.no_grad()
+def validate(model, val: list, bases: dict[str, list[int]]) -> dict:
+    """PSNR of the base decode, the refinement with the true y, with an unrelated y and with
+    none (``val_psnr_<base>_q<q>`` and gaps), at each base's lowest and highest quality."""
+    model.eval()
+    res: dict[str, float] = {}
+    for base, qs in bases.items():
+        for q in (qs[0], qs[-1]):
+            acc: dict[str, list[float]] = {"base": [], "true": [], "other": [], "none": []}
+            for i, (x, y, decs) in enumerate(val):
+                x_hat = decs[(base, q)]
+                other = val[(i + 1) % len(val)][1]
+                other = other if other.shape == y.shape else y.flip(-1).flip(-2)
+                acc["base"].append(_psnr(((x_hat - x) ** 2).mean().item()))
+                for case, side in (("true", y), ("other", other), ("none", None)):
+                    out = model(x_hat, side)["x_hat"].clamp(0, 1)
+                    acc[case].append(_psnr(((out - x) ** 2).mean().item()))
+            m = {k: float(np.mean(v)) for k, v in acc.items()}
+            res[f"val_psnr_base_{base}_q{q}"] = m["base"]
+            res[f"val_psnr_{base}_q{q}"] = m["true"]
+            res[f"val_gain_{base}_q{q}"] = m["true"] - m["base"]
+            res[f"val_gap_unrelated_{base}_q{q}"] = m["true"] - m["other"]
+            res[f"val_gap_none_{base}_q{q}"] = m["true"] - m["none"]
+    model.train()
+    return res
+
+
+def _val_set(cfg: dict, bases: dict[str, list[int]]) -> list:
+    spec = cfg["data"].get("val")
+    if not spec:
+        return []
+    pairs = from_spec(spec, split=cfg["data"].get("val_split", "test"))
+    count = cfg["data"].get("val_count", 4)
+    pairs = [p for p in pairs if p.y is not None]
+    pairs = pairs[:: max(1, len(pairs) // count)][:count]
+    out = []
+    for p in pairs:
+        x, y = read_rgb(p.x), read_rgb(p.y)
+        if x.shape != y.shape:
+            continue
+        decs = {
+            (b, q): _rgb(classical.decode(classical.encode(b, x, q)))[None]
+            for b, qs in bases.items()
+            for q in (qs[0], qs[-1])
+        }
+        out.append((_rgb(x)[None], _rgb(y)[None], decs))
+    return out
+
+
+def train(
+    cfg: dict,
+    out_dir: str | Path,
+    resume: bool = False,
+    max_steps: int | None = None,
+    max_minutes: float | None = None,
+    progress: bool = True,
+) -> dict:
+    """Train (or resume) a refiner; ``cfg`` is the loaded config (see the module docstring)."""
+    from wzcodec.train import CHECKPOINT, _Log, _StopOnSignal, save_checkpoint
+
+    unknown = sorted(set(cfg) - KEYS)
+    if unknown:
+        raise WzError(f"unknown config key(s) for a refiner: {', '.join(unknown)}")
+    missing = [k for k in ("model", "data", "batch", "lr", "steps") if k not in cfg]
+    if missing:
+        raise WzError(f"config lacks required key(s): {', '.join(missing)}")
+    cls = MODELS[cfg["model"]]
+    bases = list(cfg.get("bases", [cls.base_codec]))
+    for b in bases:
+        if b not in classical.CODECS:
+            raise WzError(f"bases: unknown codec {b!r}")
+    qualities = {
+        b: list((cfg.get("qualities") or {}).get(b, classical.CODECS[b][2])) for b in bases
+    }
+    out_dir = Path(out_dir)
+    seed = cfg.get("seed", 0)
+    torch.manual_seed(seed)
+    gen_seed = random.Random(seed)
+    model = build(cfg["model"], **cfg.get("model_config", {}))
+    model.bf16 = bool(cfg.get("bf16", False))
+    model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.refiner.parameters(), lr=cfg["lr"])
+    step, elapsed, rng = 0, 0.0, gen_seed
+    ckpt_path = out_dir / CHECKPOINT
+    state = None
+    if resume and ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        step, elapsed = state["step"], state.get("elapsed", 0.0)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+    specs = cfg["data"]["train"]
+    pairs = _pairs(
+        [specs] if isinstance(specs, str) else specs, "train", cfg.get("both_directions", True)
+    )
+    if not pairs:
+        raise WzError("no training pairs with a side image")
+    cache = Path(cfg.get("cache", "runs/base-decodes"))
+    precompute(sorted({p[0] for p in pairs}), qualities, cache, int(cfg.get("workers", 1)))
+    crop = cfg.get("crop", [128, 512])
+    crop = (crop, crop) if isinstance(crop, int) else tuple(crop)
+    data = RefinerData(pairs, qualities, cache, crop)
+    val = _val_set(cfg, qualities)
+    if state is not None:  # the random streams last, after everything that draws from them
+        torch.set_rng_state(state["rng"][0]["torch"])
+        rng.setstate(_tuplify(state["rng"][0]["python"]))
+    log = _Log(out_dir, fresh=step == 0, step=step)
+    total = min(cfg["steps"], max_steps) if max_steps else cfg["steps"]
+    unrelated_p = float(cfg.get("unrelated_p", 0.1))
+
+    def checkpoint() -> None:
+        rngs = [{"torch": torch.get_rng_state(), "python": rng.getstate()}]
+        save_checkpoint(ckpt_path, model, opt, None, step, rngs, cfg, elapsed + time.time() - t0)
+
+    t0 = last = time.time()
+    window: list[tuple[float, float]] = []
+    metrics: dict = {}
+    bar = tqdm(total=total, initial=step, disable=not progress, desc=cfg["model"])
+    stop = _StopOnSignal()
+    model.train()
+    try:
+        while step < total:
+            if max_minutes is not None and time.time() - t0 > max_minutes * 60:
+                break
+            lr = cfg["lr"] * min(1.0, (step + 1) / max(1, cfg.get("lr_warmup", 0)))
+            lr *= 0.1 ** sum(step >= s for s in cfg.get("lr_drop_at", []))
+            minutes = (elapsed + time.time() - t0) / 60
+            lr *= 0.1 ** sum(minutes >= m for m in cfg.get("lr_drop_after_minutes", []))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            items = [data.sample(rng, unrelated_p) for _ in range(cfg["batch"])]
+            x, x_hat, y = (
+                torch.stack(t).contiguous(memory_format=torch.channels_last)
+                for t in zip(*items, strict=True)
+            )
+            out = model(x_hat, y)["x_hat"]
+            mse = ((out - x) ** 2).flatten(1).mean(1)
+            base = ((x_hat - x) ** 2).flatten(1).mean(1).clamp_min(1e-8)
+            loss = (10 * torch.log10(mse.clamp_min(1e-10) / base)).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            bar.update(1)
+            window.append((loss.item(), _psnr(base.mean().item())))
+            if step % cfg.get("log_every", 25) == 0 or step == total:
+                gain = -float(np.mean([w[0] for w in window]))
+                metrics = {"loss": -gain, "bpp": 0.0, "psnr": gain, "lr": lr}
+                window.clear()
+                if val and (step % cfg.get("val_every", 250) == 0 or step == total):
+                    metrics.update(validate(model, val, qualities))
+                log.write(step, elapsed + time.time() - t0, metrics)
+                bar.set_postfix(gain_db=f"{gain:.3f}")
+            if stop.requested:
+                break
+            if time.time() - last > cfg.get("checkpoint_minutes", 5) * 60:
+                checkpoint()
+                last = time.time()
+    finally:
+        stop.restore()
+    bar.close()
+    checkpoint()
+    log.close()
+    return {**metrics, "step": step}
+
+
+def _tuplify(x):
+    return tuple(_tuplify(v) for v in x) if isinstance(x, (list, tuple)) else x
