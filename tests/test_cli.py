@@ -57,7 +57,7 @@ def _assert_user_error(code: int, err: str, *fragments: str) -> None:
         (["encode", "{d}/x.png", "-o", "{d}/no/such/dir/out.wz"], "does not exist"),
         (["encode", "{d}/x.png", "-o", "{d}/out.wz", "--model", "nope"], "unknown model"),
         (["encode", "{d}/x.png", "-o", "{d}/out.wz", "--quality", "9"], "quality"),
-        (["decode", "{d}/x.png", "-o", "{d}/out.png"], "bad magic"),
+        (["decode", "{d}/x.png", "-o", "{d}/out.png"], "not a .wz file"),
         (["decode", "{d}/missing.wz", "-o", "{d}/out.png"], "no such file"),
         (
             ["decode", "{d}/x.wz", "--side", "{d}/small.png", "-o", "{d}/out.png"],

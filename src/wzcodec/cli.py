@@ -350,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     m.add_argument("--out", default="demo-out")
     m.add_argument("--models", help="comma-separated model names (default: all shipped)")
-    m.add_argument("--quality", type=float, default=3.0)
+    m.add_argument("--quality", type=float, help="default: each model's own (3; avif-si 30)")
     m.set_defaults(func=cmd_demo)
 
     v = sub.add_parser("eval", help="rate-distortion of models and classical codecs on real pairs")

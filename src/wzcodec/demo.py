@@ -48,7 +48,10 @@ def _row(
     }
 
 
-def run_demo(out: Path, models: list[str] | None = None, quality: float = 3.0) -> list[dict]:
+def run_demo(
+    out: Path, models: list[str] | None = None, quality: float | None = None
+) -> list[dict]:
+    """``quality``: every model's (default: each model's own default, 3 or AVIF/HEIC 30)."""
     # by default every shipped model that codes any size (atn-paper codes 128x256 only)
     models = models or [m for m in available() if MODELS[m].any_size]
     if not models:
@@ -66,7 +69,7 @@ def run_demo(out: Path, models: list[str] | None = None, quality: float = 3.0) -
             t = time.perf_counter()
             x_hat = codec.decode(data, side=y)
             dec = time.perf_counter() - t
-            rows.append(_row(name, f"{m} q{quality:g}", len(data), x, x_hat, enc, dec))
+            rows.append(_row(name, f"{m} q{codec.quality:g}", len(data), x, x_hat, enc, dec))
             save_image(out / f"{name}_{m}.png", x_hat)
             (out / f"{name}_{m}.wz").write_bytes(data)
             first_bytes = first_bytes or len(data)

@@ -104,6 +104,10 @@ def load_config(path: str | Path) -> dict:
 def check_config(cfg: dict) -> None:
     """A misspelt key would otherwise be ignored in silence (a learning-rate drop that never
     comes): refuse unknown keys, and the required ones missing, before anything runs."""
+    if cfg.get("model") in MODELS and not MODELS[cfg["model"]].entropy_coded:
+        from wzcodec import train_refiner  # a receiver over a standard codec: its own keys
+
+        return train_refiner.check_config(cfg)
     unknown = sorted(set(cfg) - CONFIG_KEYS) + sorted(
         f"data.{k}" for k in set(cfg.get("data") or {}) - DATA_KEYS
     )

@@ -205,6 +205,16 @@ def _val_set(cfg: dict, bases: dict[str, list[int]]) -> list:
     return out
 
 
+def check_config(cfg: dict) -> None:
+    """Refuse unknown keys and missing required ones before anything runs."""
+    unknown = sorted(set(cfg) - KEYS)
+    if unknown:
+        raise WzError(f"unknown config key(s) for a refiner: {', '.join(unknown)}")
+    missing = [k for k in ("model", "data", "batch", "lr", "steps") if k not in cfg]
+    if missing:
+        raise WzError(f"config lacks required key(s): {', '.join(missing)}")
+
+
 def train(
     cfg: dict,
     out_dir: str | Path,
@@ -216,12 +226,7 @@ def train(
     """Train (or resume) a refiner; ``cfg`` is the loaded config (see the module docstring)."""
     from wzcodec.train import CHECKPOINT, _Log, _StopOnSignal, save_checkpoint
 
-    unknown = sorted(set(cfg) - KEYS)
-    if unknown:
-        raise WzError(f"unknown config key(s) for a refiner: {', '.join(unknown)}")
-    missing = [k for k in ("model", "data", "batch", "lr", "steps") if k not in cfg]
-    if missing:
-        raise WzError(f"config lacks required key(s): {', '.join(missing)}")
+    check_config(cfg)
     cls = MODELS[cfg["model"]]
     bases = list(cfg.get("bases", [cls.base_codec]))
     for b in bases:
