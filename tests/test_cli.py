@@ -213,7 +213,9 @@ def test_demo_prints_a_table_and_writes_reconstructions(tmp_path):
     assert len(list((tmp_path / "demo").glob("*.png"))) >= 7  # 3 pairs x (model + jpeg) + 1
 
 
-@pytest.mark.parametrize("name", ["hyperprior", "ndic", "atn", "dsin", "atn-paper", "dsin-atn"])
+@pytest.mark.parametrize(
+    "name", ["hyperprior", "ndic", "atn", "dsin", "atn-paper", "dsin-atn", "avif-si", "heic-si"]
+)
 def test_every_model_round_trips_through_the_cli_with_and_without_side(tmp_path, motorcycle, name):
     """`wz encode --model NAME`, `wz info`, `wz decode --side` / without y, for all five models
     and dsin-atn with their shipped weights (atn-paper at its only size, 128x256)."""

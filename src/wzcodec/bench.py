@@ -175,8 +175,11 @@ def run(
             r = _run_worker(["codec", name, f"{h}x{w}", *base, str(target or 0)])
             rows.append({"model": name, "size": f"{h}x{w}", "kind": "codec", **r})
     kinds = ["train", "train-compiled"] if compile_train else ["train"]
+    from wzcodec.models import MODELS
+
+    trained = [m for m in models if m not in MODELS or MODELS[m].entropy_coded]  # not avif-si
     for kind in kinds if train else []:
-        for name in models:
+        for name in trained:
             r = _run_worker([kind, name, "256x256", *base, "0"])
             rows.append({"model": name, "size": "train", "kind": kind, **r})
     _ratios(rows)

@@ -361,7 +361,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="hyperprior,jpeg,webp,avif,jxl,heic",
         help="classical codecs, learned models, or NAME=WEIGHTS.safetensors",
     )
-    v.add_argument("--qualities", help="learned models' qualities, e.g. 1,2,3,4,5,6 (default all)")
+    v.add_argument(
+        "--qualities",
+        help="models' qualities, e.g. 1,2,3,4,5,6 (learned) or 20,50 (avif-si: its base's setting; "
+        "default: each model's sweep)",
+    )
     v.add_argument("--protocol", choices=["native", "paper"], default="native")
     v.add_argument("--anchor", default="hyperprior", help="BD-rate reference method")
     v.add_argument("--limit", type=int, help="only the first N pairs")

@@ -88,7 +88,7 @@ def _load(path: Path) -> np.ndarray:
 
 
 def _rgb(a: np.ndarray) -> torch.Tensor:
-    t = torch.from_numpy(np.ascontiguousarray(a)).float().div_(255)
+    t = torch.from_numpy(np.require(a, requirements=["C", "W"])).float().div_(255)
     return t[None].expand(3, -1, -1) if t.dim() == 2 else t.permute(2, 0, 1)
 
 

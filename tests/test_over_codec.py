@@ -1,0 +1,211 @@
+"""Models over a standard codec (``avif-si``, ``heic-si``): the base file byte for byte in a
+small header, plain camera files accepted, the refiner's gain from y and its safety without."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import wzcodec
+from wzcodec import classical
+from wzcodec.bitstream import parse
+from wzcodec.errors import WzError
+from wzcodec.metrics import psnr
+
+from .conftest import run_cli
+
+BASES = ["avif-si", "heic-si"]
+
+
+@pytest.fixture(scope="module", params=BASES)
+def si(request):
+    return wzcodec.load(request.param)
+
+
+@pytest.fixture(scope="module")
+def small(motorcycle):
+    x, y = motorcycle
+    return np.ascontiguousarray(x[:200, :320]), np.ascontiguousarray(y[:200, :320])
+
+
+def test_file_is_the_base_bitstream_byte_for_byte_plus_a_small_header(si, small):
+    x, _ = small
+    data = si.encode(x, quality=30)
+    base = classical.encode(si.model.base_codec, x, 30)
+    assert base in data  # one contiguous copy, framed by the header and a checksum
+    assert len(data) - len(base) <= 40
+    bs = parse(data)
+    assert bs.strings == [base] and bs.header.quality == 30
+
+
+def test_without_y_decode_is_the_base_decoders_own_pixels(si, small):
+    x, _ = small
+    data = si.encode(x, quality=20)
+    base = classical.decode(parse(data).strings[0])
+    assert np.array_equal(si.decode(data), base)
+
+
+def test_a_plain_camera_file_decodes_and_is_refined_with_y(si, small):
+    x, y = small
+    plain = classical.encode(si.model.base_codec, x, 25)  # no header: any encoder's file
+    assert np.array_equal(si.decode(plain), classical.decode(plain))
+    refined = si.decode(plain, side=y)
+    assert refined.shape == x.shape
+    assert psnr(x, refined) > psnr(x, classical.decode(plain))
+
+
+def test_a_plain_file_of_another_base_is_refused(small):
+    x, _ = small
+    with pytest.raises(WzError, match=r"bad magic|not a wzcodec"):
+        wzcodec.load("avif-si").decode(classical.encode("heic", x, 30))
+
+
+def test_gray_is_coded_as_gray_by_the_base_and_decodes_gray(oakd):
+    x, y = oakd
+    codec = wzcodec.load("avif-si")
+    data = codec.encode(x, quality=30)
+    assert parse(data).header.gray
+    assert parse(data).strings[0] == classical.encode("avif", x[..., :1].repeat(3, 2), 30)
+    out = codec.decode(data, side=y)
+    assert (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all()
+
+
+def test_bpp_target_picks_the_highest_quality_within_budget(small):
+    x, _ = small
+    codec = wzcodec.load("avif-si")
+    budget = 0.3
+    data = codec.encode(x, bpp=budget)
+    q = parse(data).header.quality
+    pixels = x.shape[0] * x.shape[1]
+    assert len(data) * 8 / pixels <= budget
+    assert len(codec.encode(x, quality=q + 1)) * 8 / pixels > budget
+
+
+def test_post_filter_ablation_ignores_y(small):
+    x, y = small
+    pf = wzcodec.load("avif-pf")
+    data = pf.encode(x, quality=20)
+    assert np.array_equal(pf.decode(data), pf.decode(data, side=y))
+    assert np.array_equal(pf.decode(data, side=np.zeros_like(y)), pf.decode(data))
+
+
+@pytest.mark.parametrize("model", BASES)
+def test_shipped_refiner_gains_with_true_y_and_not_with_unrelated_y(model, motorcycle):
+    x, y = motorcycle
+    codec = wzcodec.load(model)
+    from skimage import data as skdata
+
+    other = np.pad(skdata.coffee(), ((0, 100), (0, 141), (0, 0)), mode="reflect")  # unrelated
+    assert other.shape == x.shape
+    gains, losses = [], []
+    for q in (20, 40):
+        data = codec.encode(x, quality=q)
+        base = psnr(x, codec.decode(data))
+        gains.append(psnr(x, codec.decode(data, side=y)) - base)
+        losses.append(psnr(x, codec.decode(data, side=other)) - base)
+    assert min(gains) > 0.2, gains
+    assert min(losses) > -0.05, losses
+
+
+def test_half_resolution_matching_recovers_an_even_shift(motorcycle):
+    from wzcodec.models.dsin import match_patches
+
+    x, _ = motorcycle
+    t = torch.from_numpy(np.ascontiguousarray(x[100:260, 100:420])).permute(2, 0, 1)[None] / 255
+    shifted = torch.roll(t, shifts=10, dims=-1)  # y: x moved 10 px right
+    y_syn = match_patches(t, shifted, shifted, (20, 24), search_v=8, sigma=150.0, scale=2)
+    inner = (..., slice(20, -20), slice(40, -40))
+    assert (y_syn - t)[inner].abs().mean() < 0.01
+
+
+@pytest.mark.parametrize("codec", ["avif", "heic", "jpeg", "webp", "jxl"])
+def test_sniff_names_the_codec_of_a_real_file(codec, small):
+    assert classical.sniff(classical.encode(codec, small[0], 50)) == codec
+    assert classical.sniff(b"\x89PNG\r\n\x1a\n" + bytes(40)) is None
+
+
+def test_cli_decodes_a_plain_avif_with_side_and_refuses_it_without_model(tmp_path, small):
+    from wzcodec.images import read_rgb, save_image
+
+    x, y = small
+    (tmp_path / "cam0.avif").write_bytes(classical.encode("avif", x, 30))
+    save_image(tmp_path / "cam1.png", y)
+    cam0, cam1, out = tmp_path / "cam0.avif", tmp_path / "cam1.png", tmp_path / "out.png"
+    code, _, err = run_cli("decode", str(cam0), "--side", str(cam1), "-o", str(out))
+    assert code == 2 and "--model" in err and not out.exists()
+    code, _, err = run_cli("decode", str(cam0), "--model", "heic-si", "-o", str(out))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and not out.exists()
+    code, _, err = run_cli(
+        "decode", str(cam0), "--side", str(cam1), "--model", "avif-si", "-o", str(out)
+    )
+    assert code == 0, err
+    assert np.array_equal(read_rgb(out), wzcodec.load("avif-si").decode(cam0.read_bytes(), side=y))
+
+
+def test_cli_encode_to_a_bpp_target(tmp_path, small):
+    from wzcodec.images import save_image
+
+    x, _ = small
+    save_image(tmp_path / "x.png", x)
+    out = tmp_path / "x.wz"
+    code, _, err = run_cli(
+        "encode", str(tmp_path / "x.png"), "-o", str(out), "--model", "heic-si", "--bpp", "0.25"
+    )
+    assert code == 0, err
+    assert out.stat().st_size * 8 / (x.shape[0] * x.shape[1]) <= 0.25
+
+
+def _refiner_config(path, data, cache) -> str:
+    import yaml
+
+    cfg = {
+        "model": "avif-si",
+        "bases": ["avif"],
+        "qualities": {"avif": [20, 40]},
+        "data": {"train": [f"stereo:{data}"], "val": f"stereo:{data}", "val_count": 1},
+        "cache": str(cache),
+        "workers": 1,
+        "crop": [64, 128],
+        "batch": 2,
+        "lr": 1e-3,
+        "lr_warmup": 2,
+        "steps": 6,
+        "seed": 0,
+        "val_every": 3,
+        "log_every": 1,
+        "checkpoint_minutes": 60,
+    }
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
+def test_refiner_training_resumes_exactly_logs_side_gaps_and_exports(tmp_path, tiny_stereo, small):
+    import csv
+
+    from wzcodec.train import export, train
+
+    cfg = _refiner_config(tmp_path / "r.yaml", tiny_stereo, tmp_path / "cache")
+    torch.set_num_threads(1)
+    try:
+        train(cfg, tmp_path / "straight", progress=False)
+        train(cfg, tmp_path / "split", max_steps=3, progress=False)
+        train(cfg, tmp_path / "split", resume=True, progress=False)
+    finally:
+        torch.set_num_threads(2)
+    a = torch.load(tmp_path / "straight/checkpoint.pt", weights_only=False)
+    b = torch.load(tmp_path / "split/checkpoint.pt", weights_only=False)
+    assert a["step"] == b["step"] == 6
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    with open(tmp_path / "split/log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    val = [r["val"] for r in rows if r["val"] not in ("", "{}")]
+    assert len(val) == 2 and all("val_gap_unrelated_avif_q20" in v for v in val)
+    assert all("val_gap_none_avif_q40" in v for v in val)
+    weights = export(tmp_path / "split/checkpoint.pt", tmp_path / "w")
+    codec = wzcodec.load("avif-si", weights=weights)
+    data = codec.encode(small[0], quality=30)
+    assert np.array_equal(codec.decode(data), classical.decode(parse(data).strings[0]))
+    assert len(list((tmp_path / "cache/avif").rglob("*.png"))) == 4 * 2  # both views x 2 q
