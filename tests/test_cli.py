@@ -240,3 +240,15 @@ def test_every_model_round_trips_through_the_cli_with_and_without_side(tmp_path,
         assert outs[side].shape == (h, w, 3)
     if name != "hyperprior":  # a side-information decoder reads y
         assert not np.array_equal(outs["y.png"], outs[None])
+
+
+def test_bench_passes_its_options_through(tmp_path):
+    code, out, _ = run_cli("bench", "--help")
+    assert code == 0 and "--models" in out  # speed.py's own help, not wz's
+    out_json = tmp_path / "speed.json"
+    code, out, err = run_cli(
+        "bench", "--models", "jpeg", "--sizes", "64x96", "--no-train", "--repeats", "1",
+        "--out", str(out_json),
+    )  # fmt: skip
+    assert code == 0, err
+    assert out_json.exists() and "64x96" in out

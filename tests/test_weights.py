@@ -31,6 +31,8 @@ def test_shipped_weights_keep_the_models_constant_buffers(name):
     for k, v in codec.model.state_dict().items():
         if k in params or not v.is_floating_point() or k.endswith("scale_table"):
             continue  # the scale table is the codec's own (CodecModel.update), not build()'s
+        if k.startswith("gate_"):
+            continue  # a refiner's rate gate is fitted after training (test_over_codec)
         assert torch.equal(v, fresh[k]), k
 
 

@@ -262,7 +262,7 @@ def cmd_visualize(a) -> int:
 def cmd_bench(a) -> int:
     from wzcodec.bench import main as bench_main
 
-    return bench_main(a.args)
+    return bench_main([v for i, v in enumerate(a.args) if i or v != "--"])
 
 
 def _check_readable(path: str) -> Path:
@@ -437,6 +437,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=FutureWarning)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:  # every option, --help too, is speed.py's
+        argv = ["bench", "--", *argv[1:]]
     args = build_parser().parse_args(argv)
     from wzcodec.errors import WzError
     from wzcodec.memory import reuse_freed_memory

@@ -14,6 +14,9 @@ Config keys: ``model``, ``model_config``, ``data`` (``train``: specs; ``val``, `
 default the classical sweep), ``both_directions`` (a stereo pair trains as x -> y and y -> x),
 ``cache`` (folder of base decodes, shared by runs), ``workers``, ``crop`` ([h, w]), ``batch``,
 ``lr``, ``lr_warmup``, ``lr_drop_at``, ``lr_drop_after_minutes``, ``steps``, ``seed``, ``bf16``,
+``clip`` (gradient norm), ``init`` (``dsin``: start R from the shipped dsin fusion net),
+``calibrate`` (after training, fit the rate gate α(bpp) on this many train pairs; see
+``calibrate``),
 ``unrelated_p``, ``val_every``, ``log_every``, ``checkpoint_minutes``. The log's ``psnr``
 column is the mean training gain over the base decode, in dB. Resume, checkpoints, signals and logs
 are ``train.py``'s.
@@ -22,6 +25,7 @@ are ``train.py``'s.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import random
 import time
@@ -40,11 +44,14 @@ from wzcodec.errors import WzError
 from wzcodec.files import atomic_write_bytes
 from wzcodec.images import image_bytes, is_gray, read_rgb
 from wzcodec.models import MODELS, build
+from wzcodec.models.over_codec import GATE_KNOTS
 
+EPS = 1e-4  # MSE floor of the loss: crops above 40 dB PSNR weigh less (the gate is for them)
 KEYS = frozenset(
     {"model", "model_config", "data", "bases", "qualities", "both_directions", "cache"}
     | {"workers", "crop", "batch", "lr", "lr_warmup", "lr_drop_at", "steps", "seed", "bf16"}
     | {"unrelated_p", "val_every", "log_every", "checkpoint_minutes", "lr_drop_after_minutes"}
+    | {"clip", "init", "calibrate"}
 )
 
 
@@ -242,6 +249,12 @@ def train(
     model = build(cfg["model"], **cfg.get("model_config", {}))
     model.bf16 = bool(cfg.get("bf16", False))
     model = model.to(memory_format=torch.channels_last)
+    if cfg.get("init") == "dsin":  # overwritten below when resuming
+        from wzcodec.codec import load
+
+        model.refiner.load_state_dict(load("dsin").model.fusion.state_dict())
+    elif cfg.get("init") is not None:
+        raise WzError(f"init: unknown start {cfg['init']!r} (known: dsin)")
     opt = torch.optim.Adam(model.refiner.parameters(), lr=cfg["lr"])
     step, elapsed, rng = 0, 0.0, gen_seed
     ckpt_path = out_dir / CHECKPOINT
@@ -280,6 +293,12 @@ def train(
     t0 = last = time.time()
     window: list[tuple[float, float]] = []
     metrics: dict = {}
+    if val and step == 0:  # where the start stands, for the log's first row
+        log.write(
+            0,
+            0.0,
+            {"loss": 0.0, "bpp": 0.0, "psnr": 0.0, "lr": 0.0, **validate(model, val, qualities)},
+        )
     bar = tqdm(total=total, initial=step, disable=not progress, desc=cfg["model"])
     stop = _StopOnSignal()
     model.train()
@@ -299,11 +318,15 @@ def train(
                 for t in zip(*items, strict=True)
             )
             out = model(x_hat, y)["x_hat"]
-            mse = ((out - x) ** 2).flatten(1).mean(1)
-            base = ((x_hat - x) ** 2).flatten(1).mean(1).clamp_min(1e-8)
-            loss = (10 * torch.log10(mse.clamp_min(1e-10) / base)).mean()
+            # the gain in dB over the base decode, per crop (quality-blind: each crop counts
+            # alike); EPS (a 40 dB floor) keeps near-perfect crops from dominating
+            mse = ((out - x) ** 2).flatten(1).mean(1) + EPS
+            base = ((x_hat - x) ** 2).flatten(1).mean(1) + EPS
+            loss = (10 * torch.log10(mse / base)).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if cfg.get("clip"):
+                torch.nn.utils.clip_grad_norm_(model.refiner.parameters(), cfg["clip"])
             opt.step()
             step += 1
             bar.update(1)
@@ -325,8 +348,75 @@ def train(
         stop.restore()
     bar.close()
     checkpoint()
+    if cfg.get("calibrate") and not stop.requested:
+        calib = pairs[:: max(1, len(pairs) // int(cfg["calibrate"]))][: int(cfg["calibrate"])]
+        report = calibrate(model, calib, qualities)
+        (out_dir / "gate.json").write_text(json.dumps(report, indent=1))
+        checkpoint()
     log.close()
     return {**metrics, "step": step}
+
+
+@torch.no_grad()
+def calibrate(model, pairs, qualities: dict[str, list[int]]) -> dict:
+    """Fit the model's rate gate α(bpp) (linear in log2 bpp between ``GATE_KNOTS``, one
+    curve per base): code every pair's x for real at every quality (the file's bpp), take R's
+    residual r and the error e = x - x̂, and choose the knot values in [0, 1] that maximise
+    the mean PSNR gain, mean over samples of 10·log10(|e|² / |e - α(bpp)·r|²), by coordinate
+    search on a 0.05 grid (the gain of any α follows from |e|², <e, r> and |r|² alone); knots
+    without data take the lowest fitted value below the data and 0 above it. Returns the
+    curves, the per-quality gains on these pairs (dB, gated) and the samples."""
+    model.eval()
+    report: dict = {"knots_log2_bpp": GATE_KNOTS}
+    for base, qs in qualities.items():
+        samples = []  # [log2 bpp, |e|², <e,r>, |r|², q] (means over pixels)
+        for x_path, y_path in pairs:
+            x, y = read_rgb(x_path), read_rgb(y_path)
+            if x.shape != y.shape:
+                continue
+            xt, yt = _rgb(x)[None], _rgb(y)[None]
+            for q in qs:
+                data = classical.encode(base, x, q)
+                x_hat = _rgb(classical.decode(data))[None]
+                r, e = model.refine(x_hat, yt) - x_hat, xt - x_hat
+                bpp = 8 * len(data) / (x.shape[0] * x.shape[1])
+                stats = [(e * e).mean(), (e * r).mean(), (r * r).mean()]
+                samples.append([math.log2(bpp), *(v.item() for v in stats), q])
+        alpha = fit_gate(np.array(samples, dtype=float))
+        getattr(model, f"gate_{base}").copy_(torch.from_numpy(alpha).float())
+        gains = {}
+        for q in qs:
+            t = np.array([v for v in samples if v[4] == q], dtype=float)
+            gains[q] = float(_gain_db(t, np.interp(t[:, 0], GATE_KNOTS, alpha)).mean())
+        report[base] = {"alpha": alpha.tolist(), "gain_db": gains, "samples": samples}
+    model.train()
+    return report
+
+
+def _gain_db(t: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """PSNR gain of x̂ + a·r per sample row [log2 bpp, |e|², <e,r>, |r|², ...]."""
+    mse = np.maximum(t[:, 1] - 2 * a * t[:, 2] + a * a * t[:, 3], 1e-12)
+    return 10 * np.log10(np.maximum(t[:, 1], 1e-12) / mse)
+
+
+def fit_gate(t: np.ndarray, passes: int = 4) -> np.ndarray:
+    """Knot values in [0, 1] maximising the mean gain of samples ``t`` (``calibrate``)."""
+    knots = np.array(GATE_KNOTS)
+    alpha = np.ones(len(knots))
+    grid = np.linspace(0, 1, 21)
+    for _ in range(passes):
+        for k in range(len(knots)):
+            best = []
+            for v in grid:
+                alpha[k] = v
+                best.append(_gain_db(t, np.interp(t[:, 0], knots, alpha)).mean())
+            alpha[k] = grid[int(np.argmax(best))]
+    # knots with no sample within half an octave: below the data, the lowest fitted value
+    # (a coarser file than any seen still gets R); above it, 0 (nearer lossless: leave it)
+    seen = np.flatnonzero([np.any(np.abs(t[:, 0] - k) < 0.5) for k in knots])
+    alpha[: seen[0]] = alpha[seen[0]]
+    alpha[seen[-1] + 1 :] = 0.0
+    return alpha
 
 
 def _tuplify(x):

@@ -3,59 +3,45 @@ the receiver with the side image y.
 
     x ──► base encoder (AVIF, HEIC, ...; never sees y) ──► the base file, byte for byte ──► bits
     bits ──► base decoder ──► x̂ ─────────────────────────────────────────────┬──► + ──► x̃
-    y ──► match every 20x24 patch of x̂ in y (Pearson, at half resolution,    │    ▲
-          two patch grids half a patch apart) ──► y_syn₁, y_syn₂, scores ─────┴─► R ┘
+    y ──► match every 20x24 patch of x̂ in y (Pearson, Gaussian prior on the  │    ▲
+          displacement, at half resolution) ──► y_syn ───────────────────────┴─► R ┘
 
-R (``Refiner``) works at half resolution: the inputs are space-to-depth folded (2x2 pixels
-into channels), pass seven 3x3 convolutions of 48 channels with dilations 1..16 and
-LeakyReLU, and unfold back to a full-resolution residual added to x̂. Its last layer starts at
-zero, so an untrained R returns the base decode. It is told neither the quality nor the base
-codec: the same weights refine any AVIF or HEIC file (a camera's, at any setting).
+R is DSIN's fusion net (``wzcodec.models.dsin.FusionNet``: nine 3x3 convolutions of 32
+channels, dilations 1..128, LeakyReLU) on cat(x̂, y_syn); its residual is added to x̂. Training
+starts from the shipped ``dsin`` fusion weights (``init: dsin`` in the config; they were trained
+on hyperprior decodes) and adapts them to AVIF and HEIC artifacts. It is told neither the
+quality nor the base codec: the same weights refine any AVIF or HEIC file (a camera's, at any
+setting).
+
+How much of R's residual is added depends on the base file's rate (bits per pixel, known for
+any file, so no quality needs to be told): α(bpp), one curve per base codec fitted by least
+squares on train pairs after training. Near-lossless files get α ≈ 0, since there a
+conv net's residual costs more than y can give.
 
 Without a side image, decoding returns x̂ exactly: the base decoder's own pixels. With
-``use_side: false`` (the ablation ``<base>-pf``) R sees x̂ in place of both y_syn and no match
-scores: a plain post-filter trained on the same data, which separates y's gain from artifact
-removal.
+``use_side: false`` (the ablation ``<base>-pf``) R sees x̂ in place of y_syn: a plain
+post-filter trained on the same data from the same start, which separates y's gain from
+artifact removal.
 """
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from wzcodec import classical
 from wzcodec.images import to_tensor
 from wzcodec.models.base import CodecModel
-from wzcodec.models.dsin import match_patches
+from wzcodec.models.dsin import FusionNet, match_patches
 from wzcodec.models.layers import run_bf16
 from wzcodec.models.registry import register
 
-
-class Refiner(nn.Module):
-    """R(x̂, y_syn₁, y_syn₂, s₁, s₂) -> residual, at half resolution (module docstring)."""
-
-    def __init__(self, channels: int = 48, dilations=(1, 2, 4, 8, 16, 1)):
-        super().__init__()
-        cin = 4 * 9 + 2  # x̂ and two y_syn folded 2x2, and the two match scores (pooled)
-        layers: list[nn.Module] = [nn.Conv2d(cin, channels, 3, padding=1), nn.LeakyReLU(0.2)]
-        for d in dilations:
-            layers += [nn.Conv2d(channels, channels, 3, padding=d, dilation=d), nn.LeakyReLU(0.2)]
-        self.body = nn.Sequential(*layers)
-        self.head = nn.Conv2d(channels, 4 * 3, 3, padding=1)
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
-
-    def forward(self, x_hat: Tensor, y1: Tensor, y2: Tensor, s1: Tensor, s2: Tensor) -> Tensor:
-        H, W = x_hat.shape[-2:]
-        pad = (0, W % 2, 0, H % 2)  # odd sides: replicate one column / row, cropped after
-        images = F.pad(torch.cat([x_hat - 0.5, y1 - 0.5, y2 - 0.5], 1), pad, mode="replicate")
-        scores = F.avg_pool2d(F.pad(torch.cat([s1, s2], 1), pad, mode="replicate"), 2)
-        folded = torch.cat([F.pixel_unshuffle(images, 2), scores], 1)
-        return F.pixel_shuffle(self.head(self.body(folded)), 2)[..., :H, :W]
+GATE_BASES = ("avif", "heic", "jxl", "webp")
+GATE_KNOTS = [k / 2 for k in range(-10, 7)]  # log2 bpp: 1/32 .. 8 bpp, every half octave
 
 
 class OverCodec(CodecModel):
@@ -68,7 +54,7 @@ class OverCodec(CodecModel):
     factor = 1
     entropy_coded = False  # the one string is the base file: no rANS tail, no likelihoods
     default_config: ClassVar[dict] = {
-        "channels": 48,
+        "channels": 32,
         "use_side": True,
         "patch": [20, 24],
         "search_v": 16,
@@ -79,7 +65,7 @@ class OverCodec(CodecModel):
 
     def __init__(
         self,
-        channels: int = 48,
+        channels: int = 32,
         use_side: bool = True,
         patch=(20, 24),
         search_v: int = 16,
@@ -97,7 +83,9 @@ class OverCodec(CodecModel):
         }
         self.use_side, self.patch = use_side, tuple(patch)
         self.search_v, self.sigma, self.scale = search_v, sigma, scale
-        self.refiner = Refiner(channels)
+        self.refiner = FusionNet(channels)
+        for base in GATE_BASES:  # trust in R per rate (``gate``), one curve per base codec
+            self.register_buffer(f"gate_{base}", torch.ones(len(GATE_KNOTS)))
         self.bf16 = False
 
     @property
@@ -110,28 +98,33 @@ class OverCodec(CodecModel):
         return classical.CODECS[self.base_codec][2]
 
     # -- the receiver -----------------------------------------------------------------------
-    def align(self, x_hat: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """y_syn and match scores for two patch grids, the second offset by half a patch."""
-        ph, pw = self.patch
+    def align(self, x_hat: Tensor, y: Tensor) -> Tensor:
+        """y_syn: each patch of x̂ replaced by its best match in y (``match_patches``)."""
         kw = {"search_v": self.search_v, "sigma": self.sigma, "scale": self.scale}
-        y1, s1 = match_patches(x_hat, y, y, self.patch, with_score=True, **kw)
-        oy, ox = ph // 2, pw // 2
-        pad = (ox, 0, oy, 0)
-        xp, yp = F.pad(x_hat, pad, mode="replicate"), F.pad(y, pad, mode="replicate")
-        y2, s2 = match_patches(xp, yp, yp, self.patch, with_score=True, **kw)
-        return y1, y2[..., oy:, ox:], s1, s2[..., oy:, ox:]
+        return match_patches(x_hat, y, y, self.patch, **kw)
 
-    def refine(self, x_hat: Tensor, y: Tensor | None) -> Tensor:
-        """x̃ = x̂ + R(x̂, aligned y); x̂ itself without y."""
+    def gate(self, bpp: float | None, base: str | None = None) -> float:
+        """α(bpp): how much of R's residual to add at the base file's rate, linear in log2 bpp
+        between ``GATE_KNOTS`` (flat beyond). Fitted after training (``train_refiner.
+        calibrate``: least squares on train pairs); 1 everywhere before, and when training."""
+        if bpp is None:
+            return 1.0
+        values = getattr(self, f"gate_{base or self.base_codec}").tolist()
+        return float(np.interp(math.log2(max(bpp, 1e-6)), GATE_KNOTS, values))
+
+    def refine(self, x_hat: Tensor, y: Tensor | None, bpp: float | None = None) -> Tensor:
+        """x̃ = x̂ + α(bpp)·R(x̂, y_syn); x̂ itself without y."""
         if self.use_side and y is None:
             return x_hat
         if self.use_side:
             with torch.no_grad():
-                y1, y2, s1, s2 = self.align(x_hat, y)
+                y_syn = self.align(x_hat, y)
         else:
-            y1 = y2 = x_hat
-            s1 = s2 = torch.zeros_like(x_hat[:, :1])
-        return x_hat + run_bf16(self.bf16, self.refiner, x_hat, y1, y2, s1, s2)
+            y_syn = x_hat
+        alpha = self.gate(bpp)
+        if alpha == 0.0:
+            return x_hat
+        return x_hat + alpha * run_bf16(self.bf16, self.refiner, x_hat, y_syn)
 
     def forward(self, x_hat: Tensor, y: Tensor | None = None, q=None) -> dict:
         """Training: ``x_hat`` is a base decode (the base codec is not differentiable)."""
@@ -149,7 +142,7 @@ class OverCodec(CodecModel):
         x_hat = self.decode_base(strings[0][0])
         if tuple(x_hat.shape[-2:]) != tuple(size):
             raise ValueError("the base file's image size differs from the header's")
-        return self.refine(x_hat, side)
+        return self.refine(x_hat, side, bpp=8 * len(strings[0][0]) / (size[0] * size[1]))
 
     def accepts(self, data: bytes) -> bool:
         """Whether ``data`` is a plain file of this base codec (a camera's .avif / .heic)."""
