@@ -16,7 +16,8 @@ default the classical sweep), ``both_directions`` (a stereo pair trains as x -> 
 ``lr``, ``lr_warmup``, ``lr_drop_at``, ``lr_drop_after_minutes``, ``steps``, ``seed``, ``bf16``,
 ``clip`` (gradient norm), ``init`` (``dsin``: start R from the shipped dsin fusion net),
 ``calibrate`` (after training, fit the rate gate α(bpp) on this many train pairs; see
-``calibrate``),
+``calibrate``), ``serve`` (matching settings for coding, set after training and before the
+gate is fitted, e.g. ``{scale: 1}``: train at half-resolution matching, serve at full),
 ``unrelated_p``, ``val_every``, ``log_every``, ``checkpoint_minutes``. The log's ``psnr``
 column is the mean training gain over the base decode, in dB. Resume, checkpoints, signals and logs
 are ``train.py``'s.
@@ -51,7 +52,7 @@ KEYS = frozenset(
     {"model", "model_config", "data", "bases", "qualities", "both_directions", "cache"}
     | {"workers", "crop", "batch", "lr", "lr_warmup", "lr_drop_at", "steps", "seed", "bf16"}
     | {"unrelated_p", "val_every", "log_every", "checkpoint_minutes", "lr_drop_after_minutes"}
-    | {"clip", "init", "calibrate"}
+    | {"clip", "init", "calibrate", "serve"}
 )
 
 
@@ -217,6 +218,9 @@ def check_config(cfg: dict) -> None:
     unknown = sorted(set(cfg) - KEYS)
     if unknown:
         raise WzError(f"unknown config key(s) for a refiner: {', '.join(unknown)}")
+    bad = sorted(set(cfg.get("serve") or {}) - {"scale", "search_v", "sigma"})
+    if bad:
+        raise WzError(f"serve: only scale, search_v and sigma can change after training: {bad}")
     missing = [k for k in ("model", "data", "batch", "lr", "steps") if k not in cfg]
     if missing:
         raise WzError(f"config lacks required key(s): {', '.join(missing)}")
@@ -348,10 +352,16 @@ def train(
         stop.restore()
     bar.close()
     checkpoint()
-    if cfg.get("calibrate") and not stop.requested:
-        calib = pairs[:: max(1, len(pairs) // int(cfg["calibrate"]))][: int(cfg["calibrate"])]
-        report = calibrate(model, calib, qualities)
-        (out_dir / "gate.json").write_text(json.dumps(report, indent=1))
+    serve = cfg.get("serve") or {}
+    if (cfg.get("calibrate") or serve) and not stop.requested:
+        for k, v in serve.items():
+            setattr(model, k, v)
+            model.config[k] = v
+        if cfg.get("calibrate"):
+            n = int(cfg["calibrate"])
+            report = calibrate(model, pairs[:: max(1, len(pairs) // n)][:n], qualities)
+            (out_dir / "gate.json").write_text(json.dumps(report, indent=1))
+        cfg = {**cfg, "model_config": {**cfg.get("model_config", {}), **serve}}  # for export
         checkpoint()
     log.close()
     return {**metrics, "step": step}

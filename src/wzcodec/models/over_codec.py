@@ -4,7 +4,7 @@ the receiver with the side image y.
     x ──► base encoder (AVIF, HEIC, ...; never sees y) ──► the base file, byte for byte ──► bits
     bits ──► base decoder ──► x̂ ─────────────────────────────────────────────┬──► + ──► x̃
     y ──► match every 20x24 patch of x̂ in y (Pearson, Gaussian prior on the  │    ▲
-          displacement, at half resolution) ──► y_syn ───────────────────────┴─► R ┘
+          displacement) ──► y_syn ───────────────────────────────────────────┴─► R ┘
 
 R is DSIN's fusion net (``wzcodec.models.dsin.FusionNet``: nine 3x3 convolutions of 32
 channels, dilations 1..128, LeakyReLU) on cat(x̂, y_syn); its residual is added to x̂. Training
