@@ -1,5 +1,5 @@
-"""``avif-si``, ``heic-si`` (and ``jxl-si``, ``webp-si``): a standard codec's bits, refined at
-the receiver with the side image y.
+"""``avif-si``, ``heic-si``: a standard codec's bits, refined at the receiver with the side
+image y (design, training and numbers: ``docs/over-codec.md``).
 
     x ──► base encoder (AVIF, HEIC, ...; never sees y) ──► the base file, byte for byte ──► bits
     bits ──► base decoder ──► x̂ ─────────────────────────────────────────────┬──► + ──► x̃
@@ -11,12 +11,13 @@ channels, dilations 1..128, LeakyReLU) on cat(x̂, y_syn); its residual is added
 starts from the shipped ``dsin`` fusion weights (``init: dsin`` in the config; they were trained
 on hyperprior decodes) and adapts them to AVIF and HEIC artifacts. It is told neither the
 quality nor the base codec: the same weights refine any AVIF or HEIC file (a camera's, at any
-setting).
+setting). ``scale`` is the matching resolution: 2 (half) in training, 1 in the shipped
+weights (the config's ``serve``).
 
 How much of R's residual is added depends on the base file's rate (bits per pixel, known for
-any file, so no quality needs to be told): α(bpp), one curve per base codec fitted by least
-squares on train pairs after training. Near-lossless files get α ≈ 0, since there a
-conv net's residual costs more than y can give.
+any file, so no quality needs to be told): α(bpp), one curve per base codec fitted after
+training on train pairs, for the largest mean PSNR gain. Near-lossless files get α near 0:
+there a conv net's residual costs more than y can give.
 
 Without a side image, decoding returns x̂ exactly: the base decoder's own pixels. With
 ``use_side: false`` (the ablation ``<base>-pf``) R sees x̂ in place of y_syn: a plain
