@@ -14,8 +14,7 @@ import sys
 from pathlib import Path
 
 from wzcodec.errors import WzError
-from wzcodec.evaluate import plot, read_rows, summarize
-from wzcodec.files import atomic_open
+from wzcodec.evaluate import plot, read_rows, save_figure, summarize
 
 
 def plot_gain(models: dict, path: Path, title: str) -> None:
@@ -39,10 +38,7 @@ def plot_gain(models: dict, path: Path, title: str) -> None:
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_open(path) as f:
-        fig.savefig(f, format="png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -262,7 +262,7 @@ def cmd_visualize(a) -> int:
 def cmd_bench(a) -> int:
     from wzcodec.bench import main as bench_main
 
-    return bench_main([v for i, v in enumerate(a.args) if i or v != "--"])
+    return bench_main(a.args[1:] if a.args[:1] == ["--"] else a.args)  # main() adds the "--"
 
 
 def _check_readable(path: str) -> Path:

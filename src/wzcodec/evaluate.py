@@ -364,6 +364,13 @@ def plot(summary: dict, path: Path, metric: str, title: str) -> None:
             ax.set_ylim(min(seen) - 0.5, max(seen) + 0.5)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    save_figure(fig, path)
+
+
+def save_figure(fig, path: Path) -> None:
+    """Write a matplotlib figure as PNG atomically (nothing half-written) and free it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     with atomic_open(path) as f:
         fig.savefig(f, format="png", dpi=120)

@@ -107,7 +107,7 @@ class OverCodec(CodecModel):
     def gate(self, bpp: float | None, base: str | None = None) -> float:
         """α(bpp): how much of R's residual to add at the base file's rate, linear in log2 bpp
         between ``GATE_KNOTS`` (flat beyond). Fitted after training (``train_refiner.
-        calibrate``: least squares on train pairs); 1 everywhere before, and when training."""
+        calibrate``: the largest mean PSNR gain on train pairs); 1 before, and in training."""
         if bpp is None:
             return 1.0
         values = getattr(self, f"gate_{base or self.base_codec}").tolist()
@@ -115,16 +115,14 @@ class OverCodec(CodecModel):
 
     def refine(self, x_hat: Tensor, y: Tensor | None, bpp: float | None = None) -> Tensor:
         """x̃ = x̂ + α(bpp)·R(x̂, y_syn); x̂ itself without y."""
-        if self.use_side and y is None:
-            return x_hat
+        alpha = self.gate(bpp)
+        if alpha == 0.0 or (self.use_side and y is None):
+            return x_hat  # before the matching: a gated-off file costs only its base decode
         if self.use_side:
             with torch.no_grad():
                 y_syn = self.align(x_hat, y)
         else:
             y_syn = x_hat
-        alpha = self.gate(bpp)
-        if alpha == 0.0:
-            return x_hat
         return x_hat + alpha * run_bf16(self.bf16, self.refiner, x_hat, y_syn)
 
     def forward(self, x_hat: Tensor, y: Tensor | None = None, q=None) -> dict:
