@@ -227,3 +227,75 @@ def test_refiner_training_resumes_exactly_logs_side_gaps_and_exports(tmp_path, t
     data = codec.encode(small[0], quality=30)
     assert np.array_equal(codec.decode(data), classical.decode(parse(data).strings[0]))
     assert len(list((tmp_path / "cache/avif").rglob("*.png"))) == 4 * 2  # both views x 2 q
+
+
+def test_cam_alignment_mixes_y_pixels_only():
+    from wzcodec.models.over_codec import CamAlign
+
+    torch.manual_seed(0)
+    cam = CamAlign()
+    x = torch.rand(1, 3, 37, 50)
+    y = torch.ones(1, 3, 37, 50) * torch.tensor([0.2, 0.5, 0.9]).view(1, 3, 1, 1)
+    out = cam(x, y)  # any size: padded to the tokens and cropped back
+    assert out.shape == x.shape
+    assert torch.allclose(out, y, atol=1e-5)  # a convex mix of one colour is that colour
+
+
+def test_both_alignment_starts_as_the_matching_refiner(small):
+    from wzcodec.images import to_tensor
+    from wzcodec.models import build
+    from wzcodec.train_refiner import start_from_dsin
+
+    x, y = small
+    xt, yt = to_tensor(x)[None], to_tensor(y)[None]
+    x_hat = to_tensor(classical.decode(classical.encode("avif", x, 20)))[None]
+    match, both = build("avif-si"), build("avif-si", align="both")
+    for m in (match, both):
+        start_from_dsin(m)
+    with torch.no_grad():
+        a, b = match.refine(x_hat, yt), both.refine(x_hat, yt)
+    assert torch.allclose(a, b, atol=1e-5)
+    assert ((a - xt) ** 2).mean() < ((x_hat - xt) ** 2).mean()  # dsin's start already gains
+
+
+def test_alignment_ablation_trains_its_attention():
+    from wzcodec.models import build
+
+    torch.manual_seed(0)
+    m = build("avif-si", align="cam")
+    torch.nn.init.normal_(m.refiner.head.weight, std=0.01)  # as after a first step
+    x_hat, y = torch.rand(2, 3, 32, 64), torch.rand(2, 3, 32, 64)
+    m(x_hat, y)["x_hat"].pow(2).mean().backward()
+    assert m.cam.embed[0].weight.grad.abs().sum() > 0
+    assert m.cam.cam.to_q.weight.grad.abs().sum() > 0
+
+
+def test_a_single_photo_trains_as_a_shifted_relit_pseudo_pair(tmp_path, small):
+    import random
+
+    from PIL import Image
+
+    from wzcodec.train_refiner import SHIFT, RefinerData, _cache_path
+
+    x, _ = small
+    src = tmp_path / "photo.png"
+    Image.fromarray(x).save(src)
+    cache = tmp_path / "cache"
+    dst = _cache_path(cache, "avif", 20, src)
+    dst.parent.mkdir(parents=True)
+    Image.fromarray(classical.decode(classical.encode("avif", x, 20))).save(dst)
+    data = RefinerData([(src, None)], {"avif": [20]}, cache, (64, 128))
+    rng = random.Random(1)
+    for _ in range(4):
+        xc, x_hat, y = data.sample(rng, 0.0)
+        assert xc.shape == x_hat.shape == y.shape == (3, 64, 128)
+        # y is the photo itself, moved by at most SHIFT and re-lit: some shift of the crop
+        # correlates almost perfectly with it
+        best = 0.0
+        for dr in range(-SHIFT[0], SHIFT[0] + 1):
+            for dc in range(-SHIFT[1], SHIFT[1] + 1, 1):
+                a = xc[:, 8 + dr : 56 + dr, 56 + dc : 72 + dc].flatten()
+                b = y[:, 8:56, 56:72].flatten()
+                if a.numel() == b.numel():
+                    best = max(best, float(torch.corrcoef(torch.stack([a, b]))[0, 1]))
+        assert best > 0.98

@@ -84,8 +84,9 @@ def cmd_decode(a) -> int:
         )
     outs = _outputs(a.input, a.output, ".png")
     blobs = [_read_bytes(path) for path in a.input]
-    for path in sides:
-        _check_readable(path)
+    for value in sides:
+        for path in value.split(","):
+            _check_readable(path)
 
     import wzcodec
     from wzcodec.bitstream import MAGIC
@@ -116,19 +117,138 @@ def cmd_decode(a) -> int:
             raise WzError(f"{a.input[i]}: was coded by {header.model}, not --model {a.model}")
         codec = get(header.model)
         side_path = sides[i] if len(sides) > 1 else (sides[0] if sides else None)
-        side = None
+        side, note = None, ""
         if side_path is not None:  # one side image for many files is read and prepared once
+            paths = side_path.split(",")  # several side images: a,b
             key = (header.model, side_path)
             if key not in prepared:
-                prepared[key] = codec.prepare_side(side_path)
+                prepared[key] = codec.prepare_side(paths)
+                if len(prepared[key].ys) < len(paths):
+                    print(
+                        f"note: {header.model} uses one side image: {paths[0]} "
+                        f"({', '.join(paths[1:])} not used)",
+                        file=sys.stderr,
+                    )
             side = prepared[key]
+            used = paths[: len(side.ys)]
+            note = f" and side image{'s' if len(used) > 1 else ''} {', '.join(used)}"
         img = codec.decode(data, side=side)
-        note = f" and side image {side_path}" if side_path else ""
         message = f"{out}: {header.width}x{header.height}, decoded with {header.model}{note}"
         decoded.append((image_bytes(img[..., 0] if header.gray else img, out.suffix), message))
     for out, (png, message) in zip(outs, decoded, strict=True):  # only once all decoded
         atomic_write_bytes(out, png)
         print(message)
+    return 0
+
+
+def _frames(inputs: list[str], suffixes: tuple[str, ...]) -> list[Path]:
+    """A sequence's files in order: the files given, or a folder's files (by name)."""
+    from wzcodec.errors import WzError
+
+    if len(inputs) == 1 and Path(inputs[0]).is_dir():
+        files = sorted(f for f in Path(inputs[0]).iterdir() if f.suffix.lower() in suffixes)
+        if not files:
+            raise WzError(f"{inputs[0]}: no {', '.join(suffixes)} files in this folder")
+        return files
+    return [_check_readable(i) for i in inputs]
+
+
+def _camera_frames(folder: str, frames: list[Path]) -> list[Path]:
+    """The other camera's image of each frame: the file of the same name in ``folder``."""
+    from wzcodec.data.pairs import IMAGE_SUFFIXES
+    from wzcodec.errors import WzError
+
+    d = Path(folder)
+    if not d.is_dir():
+        raise WzError(f"--camera {d}: not a folder")
+    by_stem = {f.stem: f for f in sorted(d.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES}
+    missing = [f.name for f in frames if f.stem not in by_stem]
+    if missing:
+        raise WzError(f"--camera {d}: no image named like {missing[0]}")
+    return [by_stem[f.stem] for f in frames]
+
+
+def cmd_decode_seq(a) -> int:
+    from wzcodec.errors import WzError
+
+    frames = _frames(a.input, (".wz", ".avif", ".heic", ".heif"))
+    out_dir = Path(a.output)
+    if not out_dir.is_dir():
+        raise WzError(f"{out_dir}: output folder does not exist")
+    outs = _outputs([str(f) for f in frames], str(out_dir), ".png")
+    cameras = [_camera_frames(c, frames) for c in a.camera or []]
+
+    import wzcodec
+    from wzcodec.bitstream import MAGIC
+    from wzcodec.files import atomic_write_bytes
+    from wzcodec.images import image_bytes
+    from wzcodec.sequence import decode_sequence
+
+    blobs = [f.read_bytes() for f in frames]
+    model = a.model or (wzcodec.read_header(blobs[0]).model if blobs[0].startswith(MAGIC) else None)
+    if model is None:
+        raise WzError(f"{frames[0]}: not a .wz file; for plain AVIF / HEIC frames give --model")
+    codec = wzcodec.load(model, weights=a.weights, bf16=False if a.fp32 else None)
+    for i, data in enumerate(blobs):
+        if not data.startswith(MAGIC):
+            blobs[i] = codec.wrap(data)
+            if not blobs[i].startswith(MAGIC):
+                raise WzError(f"{frames[i]}: neither a .wz file nor a file {model} refines")
+        if wzcodec.read_header(blobs[i]).model != model:
+            raise WzError(f"{frames[i]}: was coded by another model than {model}")
+    if codec.max_sides == 1 and a.refs + len(cameras) > 1:
+        print(f"note: {model} uses one side image: the first of each frame's", file=sys.stderr)
+    decoded = list(decode_sequence(codec, blobs, a.refs, cameras or None))
+    grays = [wzcodec.read_header(d).gray for d in blobs]
+    for out, img, gray in zip(outs, decoded, grays, strict=True):  # only once all decoded
+        atomic_write_bytes(out, image_bytes(img[..., 0] if gray else img, out.suffix))
+    sides = f"the {a.refs} previous decoded frames" + (
+        f" and {len(cameras)} other camera(s)" if cameras else ""
+    )
+    print(f"{out_dir}/: {len(outs)} frames decoded with {model}, each with {sides}")
+    return 0
+
+
+def cmd_eval_seq(a) -> int:
+    import json
+
+    from wzcodec.data.pairs import IMAGE_SUFFIXES
+    from wzcodec.errors import WzError
+
+    frames = _frames(a.frames, IMAGE_SUFFIXES)
+    if a.limit:
+        frames = frames[: a.limit]
+    if len(frames) < 2:
+        raise WzError("a sequence needs at least 2 frames")
+    out = Path(a.out)
+    if not out.parent.is_dir():
+        raise WzError(f"{out}: folder {out.parent} does not exist")
+
+    import wzcodec
+    from wzcodec.files import atomic_write_bytes
+    from wzcodec.sequence import measure, plot_gain, summarize
+
+    codec = wzcodec.load(a.model)
+    qualities = [float(q) for q in a.qualities.split(",")] if a.qualities else codec.qualities
+    rows = measure(codec, frames, qualities, a.refs)
+    summary = {"model": a.model, "frames": [str(f) for f in frames], "refs": a.refs}
+    summary.update(summarize(rows))
+    out.mkdir(exist_ok=True)
+    lines = [",".join(rows[0])] + [
+        ",".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in r.values()) for r in rows
+    ]
+    atomic_write_bytes(out / "per_frame.csv", ("\n".join(lines) + "\n").encode())
+    atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())
+    plot_gain(rows, out / "gain_over_frames.png", f"{a.model}, {len(frames)} frames")
+    print(
+        f"{a.model} over {len(frames)} frames, refs {a.refs}: BD-rate "
+        f"{summary['bd_rate_seq_vs_base']:+.1f}% vs the base alone, "
+        f"{summary['bd_rate_seq_vs_true']:+.1f}% vs the true previous frames "
+        f"(which give {summary['bd_rate_true_vs_base']:+.1f}%); gain at the lowest rate "
+        f"{summary['gain_first_half_db']:+.3f} dB in the first half, "
+        f"{summary['gain_second_half_db']:+.3f} dB in the second"
+    )
+    print(f"wrote per_frame.csv, summary.json, gain_over_frames.png in {out}/")
     return 0
 
 
@@ -203,6 +323,7 @@ def cmd_export(a) -> int:
 
 
 def cmd_eval(a) -> int:
+    from wzcodec.errors import WzError
     from wzcodec.evaluate import (
         check_mergeable,
         evaluate,
@@ -211,6 +332,7 @@ def cmd_eval(a) -> int:
         print_summary,
         read_reference,
         read_rows,
+        side_label,
         write_outputs,
     )
 
@@ -218,7 +340,11 @@ def cmd_eval(a) -> int:
     reference = read_reference(a.reference) if a.reference else None
     sources = a.source.split(",") if a.source else None
     split = None if a.split == "all" else a.split
-    pairs = load_pairs(a.data, split, a.protocol, a.limit, a.every, sources)
+    try:
+        sides = [int(k) for k in a.sides.split(",")] if a.sides else None
+    except ValueError:
+        raise WzError(f"--sides {a.sides}: give side numbers, e.g. 1,2") from None
+    pairs = load_pairs(a.data, split, a.protocol, a.limit, a.every, sources, sides)
     if a.merge:
         earlier = read_rows(a.merge)
         check_mergeable([name for name, _, _ in pairs], earlier)
@@ -229,6 +355,7 @@ def cmd_eval(a) -> int:
         side_mode=a.side,
         estimate=not a.no_estimate,
         workers=a.workers,
+        suffix=side_label(pairs, sides),
     )
     if a.merge:
         rows = merge_rows(rows, earlier)
@@ -327,8 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--side",
         action="append",
-        help="the decoder's side image (same size as the coded image); with several inputs, "
-        "once for all or once per input, in order",
+        help="the decoder's side image (same size as the coded image), or several: a.png,b.png "
+        "(avif-si, heic-si use them all; other models the first); with several inputs, once "
+        "for all or once per input, in order",
     )
     d.add_argument(
         "--model",
@@ -340,6 +468,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--fp32", action="store_true", help="decoder transforms in fp32 even where bf16 is native"
     )
     d.set_defaults(func=cmd_decode)
+
+    ds = sub.add_parser(
+        "decode-seq",
+        help="decode a sequence of frames (each coded alone) in order, each with the decoded "
+        "frames before it as side images",
+    )
+    ds.add_argument("input", nargs="+", help="the coded frames in order, or a folder of them")
+    ds.add_argument("-o", "--output", required=True, help="an existing folder: <name>.png each")
+    ds.add_argument("--refs", type=int, default=2, help="previous decoded frames used (default 2)")
+    ds.add_argument(
+        "--camera",
+        action="append",
+        help="a folder of another camera's frames (same names), used as side images too",
+    )
+    ds.add_argument("--model", help="for plain .avif / .heic frames: avif-si or heic-si")
+    ds.add_argument("--weights", help="the .safetensors file the encoder used, if not shipped")
+    ds.add_argument("--fp32", action="store_true", help="decoder transforms in fp32")
+    ds.set_defaults(func=cmd_decode_seq)
+
+    es = sub.add_parser(
+        "eval-seq",
+        help="code a sequence frame by frame; PSNR of the base, the fed-forward decode and "
+        "the true previous frames",
+    )
+    es.add_argument("frames", nargs="+", help="frame images in order, or a folder of them")
+    es.add_argument("--model", default="avif-si")
+    es.add_argument("--qualities", help="e.g. 2,10,20,30 (default: the model's sweep)")
+    es.add_argument("--refs", type=int, default=2)
+    es.add_argument("--limit", type=int, help="only the first N frames")
+    es.add_argument("--out", required=True)
+    es.set_defaults(func=cmd_eval_seq)
 
     i = sub.add_parser("info", help="print a .wz file's header, size and bpp")
     i.add_argument("input")
@@ -354,12 +513,18 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_demo)
 
     v = sub.add_parser("eval", help="rate-distortion of models and classical codecs on real pairs")
-    v.add_argument("--data", required=True, help="a data spec, e.g. stereo:../shared/data/stereo")
+    v.add_argument(
+        "--data",
+        required=True,
+        help="a data spec: stereo:DIR, rig:DIR, frames:CSV, photos:CSV, "
+        "pairs:LEFT_DIR,RIGHT_DIR (your own folders, files paired by name), ...",
+    )
     v.add_argument("--split", default="test", help="train, test, ... or all")
     v.add_argument(
         "--models",
         default="hyperprior,jpeg,webp,avif,jxl,heic",
-        help="classical codecs, learned models, or NAME=WEIGHTS.safetensors",
+        help="classical codecs, learned models, or NAME=WEIGHTS.safetensors[@LABEL] "
+        "(LABEL: its name in the outputs)",
     )
     v.add_argument(
         "--qualities",
@@ -379,6 +544,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["true", "other", "shifted", "dark", "none", "oracle"],
         default="true",
         help="what the decoder gets as side image (stress tests: a lying or no y; oracle: y = x)",
+    )
+    v.add_argument(
+        "--sides",
+        help="with a rig: set (x = left(t)): which side images the decoder gets, 1-based: "
+        "1 = right(t), 2 = left(t-1), 3 = right(t-1); e.g. 1,2 (default all); side models' "
+        "names get the choice, e.g. avif-si[y1+y2]",
     )
     v.add_argument("--workers", type=int, default=1, help="images coded at once, one process each")
     v.add_argument("--no-estimate", action="store_true", help="skip the likelihood bpp estimate")

@@ -78,17 +78,30 @@ def weights_id(blob: bytes) -> bytes:
 
 
 class PreparedSide:
-    """A side image prepared for one codec's decoder (``Codec.prepare_side``)."""
+    """One or several side images prepared for one codec's decoder (``Codec.prepare_side``).
+    ``ys``: the padded images, as many as the model uses (``max_sides``); ``given``: how many
+    the caller gave."""
 
-    def __init__(self, codec: Codec, y: torch.Tensor, size: tuple[int, int]):
-        self.codec, self.y, self.size = codec, y, (int(size[0]), int(size[1]))
+    def __init__(self, codec: Codec, ys: list[torch.Tensor], size: tuple[int, int], given: int):
+        self.codec, self.ys, self.size = codec, ys, (int(size[0]), int(size[1]))
+        self.given = given
         self._features: tuple[bool, object] | None = None
+
+    @property
+    def y(self) -> torch.Tensor:
+        """The first side image (the one a single-side model uses)."""
+        return self.ys[0]
 
     def features(self) -> object:
         bf16 = self.codec.bf16
         if self._features is None or self._features[0] != bf16:
+            model = self.codec.model
             with torch.inference_mode(), fixed_threads():
-                self._features = (bf16, self.codec.model.prepare_side(self.y))
+                if getattr(model, "max_sides", 1) == 1:
+                    feats = model.prepare_side(self.ys[0])
+                else:
+                    feats = [model.prepare_side(y) for y in self.ys]
+                self._features = (bf16, feats)
         return self._features[1]
 
 
@@ -98,6 +111,7 @@ class Codec:
     >>> codec = wzcodec.load("hyperprior", quality=3)
     >>> data = codec.encode(image)               # HxWx3 uint8 array, PIL image or path
     >>> x_hat = codec.decode(data, side=y)       # HxWx3 uint8
+    >>> x_hat = codec.decode(data, side=[y1, y2])  # several cameras / past frames
     """
 
     def __init__(
@@ -210,12 +224,17 @@ class Codec:
     @torch.inference_mode()
     def decode(self, data: bytes, side=None) -> np.ndarray:
         """Rebuild the image; ``side`` (same size as the coded image) is used if the model can.
-        A model over a standard codec (``avif-si``) also takes that codec's plain file (a
-        camera's ``.avif``): it needs no header, since its refiner is told no quality."""
+        ``side`` may be a list of images (another camera, the previous frame, ...): models
+        over a standard codec use them all (each patch matched in whichever side image fits
+        it best); the others use the first (``max_sides``). A model over a standard codec
+        (``avif-si``) also takes that codec's plain file (a camera's ``.avif``): it needs no
+        header, since its refiner is told no quality."""
         data = self.wrap(data)
         bs = self.check(data)
         h, w = bs.header.height, bs.header.width
         y = None
+        if isinstance(side, (list, tuple)) and not side:
+            side = None
         if side is not None:
             if not isinstance(side, PreparedSide):
                 side = self.prepare_side(side)
@@ -276,8 +295,24 @@ class Codec:
         side=prepared)`` gives the same pixels as ``decode(data, side=image)`` and skips the
         work that depends on y alone (for ``atn`` E_w, E_y and D_y, about a third of a decode).
         Computed on first use, again only if ``bf16`` changes."""
-        rgb = as_rgb(side)
-        return PreparedSide(self, pad_to(to_tensor(rgb)[None], self.model.factor), rgb.shape[:2])
+        images = list(side) if isinstance(side, (list, tuple)) else [side]
+        if not images:
+            raise ImageError("no side image given")
+        rgbs = [as_rgb(im) for im in images]
+        for rgb in rgbs[1:]:
+            if rgb.shape[:2] != rgbs[0].shape[:2]:
+                raise ImageError(
+                    f"side images differ in size: {rgbs[0].shape[1]}x{rgbs[0].shape[0]} and "
+                    f"{rgb.shape[1]}x{rgb.shape[0]}"
+                )
+        most = getattr(self.model, "max_sides", 1)
+        ys = [pad_to(to_tensor(rgb)[None], self.model.factor) for rgb in rgbs[:most]]
+        return PreparedSide(self, ys, rgbs[0].shape[:2], len(images))
+
+    @property
+    def max_sides(self) -> int | None:
+        """How many side images this model uses at once (None: any number)."""
+        return getattr(self.model, "max_sides", 1)
 
     def _check_size(self, rgb: np.ndarray) -> np.ndarray:
         fixed = getattr(self.model, "fixed_size", None)
@@ -315,6 +350,8 @@ class Codec:
             data = self.encode(rgb, q)
             return self.decode(data, side=side), len(data) * 8 / (h * w)
         x = pad_to(to_tensor(rgb)[None], self.model.factor)
+        if isinstance(side, (list, tuple)):
+            side = side[0] if side else None  # a learned model's forward takes one side image
         y = pad_to(to_tensor(as_rgb(side))[None], self.model.factor) if side is not None else None
         with fixed_threads():  # the sum too: its rounding depends on the thread count
             out = self.model(x, y, q)

@@ -63,11 +63,17 @@ def load_pairs(
     limit: int | None = None,
     every: int = 1,
     sources: list[str] | None = None,
+    sides: list[int] | None = None,
 ):
     """[(name, x, y)] as HxWx3 uint8 under the protocol (``native`` keeps the size); ``sources``
     keeps those sources only (for example ``kodak`` of the photos), ``every`` every k-th pair
-    (a subset spread over all sources), ``limit`` the first n of those."""
-    pairs = from_spec(spec, split=split)
+    (a subset spread over all sources), ``limit`` the first n of those. Pairs with several side
+    images (a ``rig:`` set) have y as a list of them: ``sides`` picks which (1-based, in the
+    pair's order; default all)."""
+    try:
+        pairs = from_spec(spec, split=split)
+    except (ValueError, OSError) as e:
+        raise WzError(str(e)) from None
     if sources:
         pairs = [p for p in pairs if p.source in sources]
     pairs = pairs[::every]
@@ -78,11 +84,38 @@ def load_pairs(
     out = []
     for p in pairs:
         x = read_rgb(p.x)
-        y = read_rgb(p.y) if p.y is not None else x
+        if p.extra:
+            picked = _pick(p.sides, sides)
+            y = [
+                paper_view(read_rgb(s), p.source) if protocol == "paper" else read_rgb(s)
+                for s in picked
+            ]
+        else:
+            y = read_rgb(p.y) if p.y is not None else x
+            if protocol == "paper":
+                y = paper_view(y, p.source)
         if protocol == "paper":
-            x, y = paper_view(x, p.source), paper_view(y, p.source)
+            x = paper_view(x, p.source)
         out.append((p.name, x, y))
     return out
+
+
+def _pick(all_sides: tuple, sides: list[int] | None) -> list:
+    if not sides:
+        return list(all_sides)
+    bad = [k for k in sides if not 1 <= k <= len(all_sides)]
+    if bad:
+        raise WzError(f"--sides {bad[0]}: these pairs have side images 1..{len(all_sides)}")
+    return [all_sides[k - 1] for k in sides]
+
+
+def side_label(pairs, sides: list[int] | None) -> str:
+    """The suffix that names which side images a side model got, for pairs with several
+    (``[y1+y2]``); empty for plain pairs."""
+    if not any(isinstance(p[2], list) for p in pairs):
+        return ""
+    n = max(len(p[2]) for p in pairs if isinstance(p[2], list))
+    return "[" + "+".join(f"y{k}" for k in (sides or range(1, n + 1))) + "]"
 
 
 def _measure(x, x_hat, nbytes, enc, dec, **extra) -> dict:
@@ -105,10 +138,11 @@ def _measure(x, x_hat, nbytes, enc, dec, **extra) -> dict:
 SIDE_MODES = ("true", "other", "shifted", "dark", "none", "oracle")
 
 
-def side_image(pairs, i: int, mode: str) -> np.ndarray | None:
+def side_image(pairs, i: int, mode: str) -> np.ndarray | list[np.ndarray] | None:
     """The side image the decoder gets for pair i: the true y, or a lying one (another pair's
     y resized to fit, y shifted 32 px to the right, y at half brightness), none, or the oracle
-    y = x itself: the most any side image could give this decoder."""
+    y = x itself: the most any side image could give this decoder. A pair with several side
+    images gets them all, each lying the same way (``other``: the other pair's first)."""
     _, x, y = pairs[i]
     if mode == "true":
         return y
@@ -116,39 +150,52 @@ def side_image(pairs, i: int, mode: str) -> np.ndarray | None:
         return x
     if mode == "none":
         return None
-    if mode == "dark":
-        return (y.astype(np.float32) * 0.5).round().astype(np.uint8)
-    if mode == "shifted":
-        return np.concatenate([np.repeat(y[:, :1], 32, axis=1), y[:, :-32]], axis=1)[
-            :, : y.shape[1]
-        ]
     if mode == "other":
         from PIL import Image
 
         other = pairs[(i + max(1, len(pairs) // 2)) % len(pairs)][2]
+        other = other[0] if isinstance(other, list) else other
         return np.asarray(Image.fromarray(other).resize((x.shape[1], x.shape[0]), Image.BILINEAR))
-    raise WzError(f"side mode must be one of {', '.join(SIDE_MODES)}, not {mode!r}")
+    if mode not in SIDE_MODES:
+        raise WzError(f"side mode must be one of {', '.join(SIDE_MODES)}, not {mode!r}")
+    if isinstance(y, list):
+        return [_lie(s, mode) for s in y]
+    return _lie(y, mode)
+
+
+def _lie(y: np.ndarray, mode: str) -> np.ndarray:
+    if mode == "dark":
+        return (y.astype(np.float32) * 0.5).round().astype(np.uint8)
+    # shifted
+    return np.concatenate([np.repeat(y[:, :1], 32, axis=1), y[:, :-32]], axis=1)[:, : y.shape[1]]
 
 
 _CODECS: dict = {}
 
 
 def _codec(spec: str):
-    """``NAME`` (shipped weights) or ``NAME=WEIGHTS.safetensors`` -> (label, codec), cached."""
+    """``NAME`` (shipped weights) or ``NAME=WEIGHTS.safetensors[@LABEL]`` -> (label, codec),
+    cached. The label names the method in the outputs (default NAME): ``@LABEL`` sets apart
+    other weights of the same model, e.g. ``avif-si=runs/cam/refiner-cam.safetensors@avif-cam``."""
     if spec not in _CODECS:
         name, _, weights = spec.partition("=")
-        _CODECS[spec] = (name, load(name, weights=weights or None))
+        weights, _, label = weights.partition("@")
+        _CODECS[spec] = (label or name, load(name, weights=weights or None))
     return _CODECS[spec]
 
 
-def _jobs(models: list[str], qualities: list[float] | None) -> list[tuple[str, str, float]]:
-    """(spec, label, quality) for every method and rate point, in report order."""
+def _jobs(
+    models: list[str], qualities: list[float] | None, suffix: str = ""
+) -> list[tuple[str, str, float]]:
+    """(spec, label, quality) for every method and rate point, in report order; ``suffix``
+    names the side images that side models got (``side_label``)."""
     out = []
     for m in models:
         if m in classical.CODECS:
             out += [(m, m, q) for q in classical.CODECS[m][2]]
         else:
             label, codec = _codec(m)
+            label += suffix if getattr(codec.model, "uses_side", False) else ""
             out += [(m, label, q) for q in (qualities or codec.qualities)]
     return out
 
@@ -206,12 +253,13 @@ def evaluate(
     side_mode: str = "true",
     estimate: bool = True,
     workers: int = 1,
+    suffix: str = "",
 ) -> list[dict]:
     """Rows of per-image measurements for every model and rate point. ``models`` are classical
     codec names, learned model names, or ``NAME=WEIGHTS`` for learned models. ``workers`` > 1
     codes that many images at once in separate processes (same rows, same order), at most
     one process per ``CODING_THREADS`` cores."""
-    jobs = _jobs(models, qualities)
+    jobs = _jobs(models, qualities, suffix)
     # every codec call runs CODING_THREADS threads: more processes than cores / that would
     # oversubscribe the CPU, and oneDNN's spinning threads then slow everything ~5x (measured)
     workers = max(1, min(workers, (os.cpu_count() or 1) // CODING_THREADS, len(pairs)))

@@ -7,7 +7,9 @@
 The loss is the refinement's PSNR change, so every rate point counts the same (an MSE loss
 would be ruled by the lowest qualities) and making a good base decode worse costs as much as
 improving a poor one gains. With probability ``unrelated_p`` a sample's y is another pair's:
-the net must learn to leave x̂ alone when y does not match.
+the net must learn to leave x̂ alone when y does not match. Single photos (a ``photos:`` spec)
+become pseudo-pairs: y is a crop of the same photo, shifted up to ±48 columns and ±4 rows and
+re-lit (gain 0.8..1.2, offset ±0.05): a stereo pair with one disparity.
 
 Config keys: ``model``, ``model_config``, ``data`` (``train``: specs; ``val``, ``val_count``,
 ``val_split``), ``bases`` (default: the model's own base), ``qualities`` ({base: [q, ...]},
@@ -100,8 +102,12 @@ def _rgb(a: np.ndarray) -> torch.Tensor:
     return t[None].expand(3, -1, -1) if t.dim() == 2 else t.permute(2, 0, 1)
 
 
+SHIFT = (4, 48)  # a pseudo-pair's largest (rows, columns) shift of y
+
+
 class RefinerData:
-    """Pairs with their base decodes in memory; draws aligned crops."""
+    """Pairs with their base decodes in memory; draws aligned crops. A pair (x, None) is a
+    single photo: ``sample`` makes its y (module docstring)."""
 
     def __init__(self, pairs, qualities, cache: Path, crop: tuple[int, int]):
         self.crop = crop
@@ -110,7 +116,7 @@ class RefinerData:
         self.decodes: list[tuple[str, int, dict[Path, np.ndarray]]] = []
         for p in pairs:
             for path in (p[0], p[1]):
-                if path not in self.images:
+                if path is not None and path not in self.images:
                     self.images[path] = _gray_or_rgb(read_rgb(path))
         xs = sorted({p[0] for p in pairs})
         for base, qs in qualities.items():
@@ -123,10 +129,15 @@ class RefinerData:
         x_path, y_path = self.pairs[rng.randrange(len(self.pairs))]
         _, _, dec = self.decodes[rng.randrange(len(self.decodes))]
         x, x_hat = self.images[x_path], dec[x_path]
-        if rng.random() < unrelated_p:
-            y_path = self.pairs[rng.randrange(len(self.pairs))][1]
-        y = self.images[y_path]
         ch, cw = self.crop
+        if rng.random() < unrelated_p:
+            j = rng.randrange(len(self.pairs))
+            y_path = self.pairs[j][1] or self.pairs[j][0]  # a photo's side image: itself
+            if y_path == x_path:  # drew itself: the next pair's x
+                y_path = self.pairs[(j + 1) % len(self.pairs)][0]
+        elif y_path is None:
+            return self._pseudo(rng, x, x_hat)
+        y = self.images[y_path]
         h, w = x.shape[:2]
         top, left = rng.randint(0, max(0, h - ch)), rng.randint(0, max(0, w - cw))
         yh, yw = y.shape[:2]
@@ -137,6 +148,25 @@ class RefinerData:
 
         out = cut(x, top, left), cut(x_hat, top, left), cut(y, ytop, yleft)
         if rng.random() < 0.5:  # a joint mirror keeps the pair's geometry consistent
+            out = tuple(t.flip(-1) for t in out)
+        return out
+
+    def _pseudo(self, rng: random.Random, x: np.ndarray, x_hat: np.ndarray):
+        """x, x̂ and a pseudo side image: the photo shifted by (dr, dc) and re-lit."""
+        ch, cw = self.crop
+        h, w = x.shape[:2]
+        dr, dc = rng.randint(-SHIFT[0], SHIFT[0]), rng.randint(-SHIFT[1], SHIFT[1])
+        ch_, cw_ = min(ch, h - abs(dr)), min(cw, w - abs(dc))
+        top = rng.randint(max(0, -dr), h - ch_ - max(0, dr))
+        left = rng.randint(max(0, -dc), w - cw_ - max(0, dc))
+
+        def cut(a, t, lft):
+            return _pad(_rgb(a[t : t + ch_, lft : lft + cw_]), ch, cw)
+
+        gain, offset = rng.uniform(0.8, 1.2), rng.uniform(-0.05, 0.05)
+        y = (cut(x, top + dr, left + dc) * gain + offset).clamp(0, 1)
+        out = cut(x, top, left), cut(x_hat, top, left), y
+        if rng.random() < 0.5:
             out = tuple(t.flip(-1) for t in out)
         return out
 
@@ -152,10 +182,8 @@ def _pairs(specs: list[str], split: str, both: bool) -> list[tuple[Path, Path]]:
     out = []
     for spec in specs:
         for p in from_spec(spec, split=split):
-            if p.y is None:
-                continue  # single photos have no side image
-            out.append((p.x, p.y))
-            if both:
+            out.append((p.x, p.y))  # y None: a single photo, a pseudo-pair (``RefinerData``)
+            if both and p.y is not None:
                 out.append((p.y, p.x))
     return out
 
@@ -213,6 +241,19 @@ def _val_set(cfg: dict, bases: dict[str, list[int]]) -> list:
     return out
 
 
+def start_from_dsin(model) -> None:
+    """R starts as the shipped dsin fusion net. It takes x̂ and y_syn (6 channels); with
+    ``align: both`` R takes y_cam as well, whose 3 inputs start at weight 0, so the start is
+    the matching refiner's."""
+    from wzcodec.codec import load
+
+    start = load("dsin").model.fusion.state_dict()
+    w = start["body.0.weight"]
+    extra = model.refiner.body[0].in_channels - w.shape[1]
+    start["body.0.weight"] = torch.cat([w, w.new_zeros(w.shape[0], extra, *w.shape[2:])], 1)
+    model.refiner.load_state_dict(start)
+
+
 def check_config(cfg: dict) -> None:
     """Refuse unknown keys and missing required ones before anything runs."""
     unknown = sorted(set(cfg) - KEYS)
@@ -254,12 +295,10 @@ def train(
     model.bf16 = bool(cfg.get("bf16", False))
     model = model.to(memory_format=torch.channels_last)
     if cfg.get("init") == "dsin":  # overwritten below when resuming
-        from wzcodec.codec import load
-
-        model.refiner.load_state_dict(load("dsin").model.fusion.state_dict())
+        start_from_dsin(model)
     elif cfg.get("init") is not None:
         raise WzError(f"init: unknown start {cfg['init']!r} (known: dsin)")
-    opt = torch.optim.Adam(model.refiner.parameters(), lr=cfg["lr"])
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])  # R, and CamAlign if any
     step, elapsed, rng = 0, 0.0, gen_seed
     ckpt_path = out_dir / CHECKPOINT
     state = None
@@ -276,7 +315,7 @@ def train(
         [specs] if isinstance(specs, str) else specs, "train", cfg.get("both_directions", True)
     )
     if not pairs:
-        raise WzError("no training pairs with a side image")
+        raise WzError("no training pairs")
     cache = Path(cfg.get("cache", "runs/base-decodes"))
     precompute(sorted({p[0] for p in pairs}), qualities, cache, int(cfg.get("workers", 1)))
     crop = cfg.get("crop", [128, 512])
@@ -330,7 +369,7 @@ def train(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.get("clip"):
-                torch.nn.utils.clip_grad_norm_(model.refiner.parameters(), cfg["clip"])
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip"])
             opt.step()
             step += 1
             bar.update(1)
@@ -359,7 +398,8 @@ def train(
             model.config[k] = v
         if cfg.get("calibrate"):
             n = int(cfg["calibrate"])
-            report = calibrate(model, pairs[:: max(1, len(pairs) // n)][:n], qualities)
+            real = [p for p in pairs if p[1] is not None]
+            report = calibrate(model, real[:: max(1, len(real) // n)][:n], qualities)
             (out_dir / "gate.json").write_text(json.dumps(report, indent=1))
         cfg = {**cfg, "model_config": {**cfg.get("model_config", {}), **serve}}  # for export
         checkpoint()

@@ -7,6 +7,9 @@
 Sources
 -------
 ``stereo_folder``   <root>/<source>/{left,right}/<id>.png indexed by <root>/splits.csv
+``rig``             the same folder as a camera rig over time: x = left(t), y = right(t), further
+                    sides left(t-1), right(t-1) (ids <name>_<frame number>, in number order)
+``pairs``           two folders of the user's: LEFT_DIR,RIGHT_DIR, files paired by name
 ``frame_pairs``     a CSV with columns x, y, split (paths relative to the CSV's folder)
 ``photos``          single images (y is None): a CSV with columns path, split
 ``kitti_stereo``    KITTI Stereo 2012 + 2015 with the DSIN/NDIC/ATN split lists (shipped)
@@ -14,12 +17,14 @@ Sources
 ``cityscapes``      leftImg8bit / rightImg8bit
 
 A *spec* string names a source for configs and the CLI: ``stereo:PATH``, ``frames:CSV``,
-``photos:CSV``, ``kitti-stereo:ROOT``, ``kitti-general:ROOT``, ``cityscapes:ROOT``.
+``rig:PATH``, ``pairs:LEFT_DIR,RIGHT_DIR``, ``photos:CSV``, ``kitti-stereo:ROOT``,
+``kitti-general:ROOT``, ``cityscapes:ROOT``.
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,6 +48,12 @@ class Pair:
     source: str
     split: str
     name: str
+    extra: tuple[Path, ...] = ()  # further side images (a rig's other views, past frames)
+
+    @property
+    def sides(self) -> tuple[Path, ...]:
+        """Every side image: y, then ``extra``."""
+        return ((self.y,) if self.y is not None else ()) + self.extra
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
@@ -61,6 +72,51 @@ def stereo_folder(root: str | Path, split: str | None = None) -> list[Pair]:
         for r in rows
         if split is None or r["split"] == split
     ]
+
+
+def rig(root: str | Path, split: str | None = None) -> list[Pair]:
+    """A stereo folder as a rig over time: x = left(t) with y = right(t) and the further sides
+    left(t-1), right(t-1). Frames are the ids ``<name>_<number>`` of one source, taken in
+    number order (KITTI odometry's 10 Hz frames, EuRoC's timestamps); each frame but the
+    first of its sequence makes a pair."""
+    seqs: dict[tuple[str, str], list[tuple[int, Pair]]] = {}
+    for p in stereo_folder(root, split):
+        stem, _, num = p.name.rpartition("_")
+        if stem and num.isdigit():
+            seqs.setdefault((p.source, stem), []).append((int(num), p))
+    out = []
+    for frames in seqs.values():
+        frames.sort(key=lambda f: f[0])
+        for (_, prev), (_, cur) in itertools.pairwise(frames):
+            out.append(Pair(cur.x, cur.y, cur.source, cur.split, cur.name, extra=(prev.x, prev.y)))
+    return sorted(out, key=lambda p: p.name)
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def folder_pairs(dirs: str, split: str | None = None) -> list[Pair]:
+    """``LEFT_DIR,RIGHT_DIR``: a user's own two folders, each image of the first paired with
+    the image of the same name (any image suffix) in the second; no ``splits.csv`` needed
+    (every pair is in every split). A name without a partner is an error."""
+    left_s, sep, right_s = dirs.partition(",")
+    if not sep or not left_s or not right_s:
+        raise ValueError(f"pairs:{dirs}: give two folders, pairs:LEFT_DIR,RIGHT_DIR")
+    left, right = Path(left_s), Path(right_s)
+    for d in (left, right):
+        if not d.is_dir():
+            raise ValueError(f"pairs: {d} is not a folder")
+
+    def images(d: Path) -> dict[str, Path]:
+        return {f.stem: f for f in sorted(d.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES}
+
+    xs, ys = images(left), images(right)
+    lonely = sorted(set(xs) ^ set(ys))
+    if lonely:
+        where = [f"{n} (only in {left if n in xs else right})" for n in lonely[:3]]
+        more = f" and {len(lonely) - 3} more" if len(lonely) > 3 else ""
+        raise ValueError(f"pairs: no partner for {', '.join(where)}{more}")
+    return [Pair(xs[n], ys[n], left.name, split or "all", n) for n in sorted(xs)]
 
 
 def frame_pairs(csv_path: str | Path, split: str | None = None) -> list[Pair]:
@@ -149,6 +205,8 @@ def cityscapes(root: str | Path, split: str | None = "train") -> list[Pair]:
 
 _SPECS: dict[str, Callable[..., list[Pair]]] = {
     "stereo": stereo_folder,
+    "rig": rig,
+    "pairs": folder_pairs,
     "frames": frame_pairs,
     "photos": photos,
     "kitti-stereo": kitti_stereo,

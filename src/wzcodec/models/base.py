@@ -23,6 +23,9 @@ class CodecModel(CompressionModel):
     # False: the model's one string is a standard codec's file (``over_codec.py``): integer
     # qualities, no rANS safety tail, no likelihoods
     entropy_coded: ClassVar[bool] = True
+    # how many side images ``decompress`` takes at once: 1 (the others are ignored), or None
+    # for any number, which it then gets as a list of ``prepare_side`` results
+    max_sides: ClassVar[int | None] = 1
 
     def update(self, scale_table=None, force: bool = False, **kwargs) -> bool:
         """Build the entropy coders' CDF tables (with the finer ``SCALE_TABLE``)."""

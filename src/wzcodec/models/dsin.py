@@ -33,10 +33,12 @@ from wzcodec.models.registry import register
 
 
 class FusionNet(nn.Module):
-    def __init__(self, channels: int = 32, dilations=(1, 2, 4, 8, 16, 32, 64, 128)):
+    def __init__(
+        self, channels: int = 32, dilations=(1, 2, 4, 8, 16, 32, 64, 128), inputs: int = 6
+    ):
         super().__init__()
         layers: list[nn.Module] = []
-        cin = 6
+        cin = inputs  # x̂ and y_syn (and any further aligned side images)
         for d in dilations:
             layers += [nn.Conv2d(cin, channels, 3, padding=d, dilation=d), nn.LeakyReLU(0.2)]
             cin = channels

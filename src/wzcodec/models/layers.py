@@ -196,8 +196,12 @@ class BandCAM(nn.Module):
         rows = torch.arange(-pad, R + pad, device=f.device).clamp(0, R - 1)
         return torch.index_select(t, 0, rows).reshape(R + 2 * pad, B, H, W, -1)
 
-    def forward(self, fx: Tensor, fy: Tensor) -> Tensor:
-        B, C, h, w = fx.shape
+    def forward(self, fx: Tensor, fy: Tensor, values: Tensor | None = None) -> Tensor:
+        """fx's tokens attend to fy's; the output mixes fy's tokens, or those of ``values``
+        (any channel count divisible by ``heads``, fy's height and width: e.g. y's pixels)."""
+        B, _, h, w = fx.shape
+        vsrc = fy if values is None else values
+        C = vsrc.shape[1]
         p, H, b = self.p, self.heads, self.band
         R, W, dh = h // p, w // p, self.dim // self.heads
         dt = _compute_dtype(fx)
@@ -205,7 +209,7 @@ class BandCAM(nn.Module):
         q = self._project(fx, self.norm_q, self.to_q) + col  # (B, R, W, d)
         k = self._project(fy, self.norm_k, self.to_k) + col
         q = (q * dh**-0.5).view(B, R, W, H, dh).permute(1, 0, 3, 2, 4).to(dt)  # (R, B, H, W, dh)
-        v = self._heads(fy.to(dt), b)  # (R + 2b, B, H, W, dv)
+        v = self._heads(vsrc.to(dt), b)  # (R + 2b, B, H, W, dv)
         out = self._attend(q, k.view(B, R, W, H, dh), v)  # (R, B, H, W, dv)
         # back to the channels-last layout (B, R, p, W, p, H, C/H), as a (B, C, h, w) tensor
         out = out.view(R, B, H, W, p, p, C // H).permute(1, 0, 4, 3, 5, 2, 6).contiguous()
@@ -374,8 +378,12 @@ class ChannelPatchCAM(nn.Module):
         t = f.reshape(B, C, 4, h // 4, 4, w // 4).permute(0, 1, 2, 4, 3, 5)
         return t.reshape(B, C * 16, (h // 4) * (w // 4))
 
-    def forward(self, fx: Tensor, fy: Tensor) -> Tensor:
-        B, C, h, w = fx.shape
+    def forward(self, fx: Tensor, fy: Tensor, values: Tensor | None = None) -> Tensor:
+        """fx's tokens attend to fy's; the output mixes fy's tokens, or those of ``values``
+        (any channel count divisible by ``heads``, fy's height and width: e.g. y's pixels)."""
+        B, _, h, w = fx.shape
+        vsrc = fy if values is None else values
+        C = vsrc.shape[1]
         if (h, w) != (self.h, self.w):
             raise ValueError(f"ChannelPatchCAM built for {self.w}x{self.h} features, got {w}x{h}")
         x = self.norm(self.embed_x(self._tokens(fx)))

@@ -19,6 +19,12 @@ any file, so no quality needs to be told): α(bpp), one curve per base codec fit
 training on train pairs, for the largest mean PSNR gain. Near-lossless files get α near 0:
 there a conv net's residual costs more than y can give.
 
+``align`` picks how y is aligned to x̂: ``match`` (the shipped weights: DSIN's patch matching
+above), ``cam`` (ATN's band cross-attention, ``CamAlign``: learned features of x̂ and y, 8x8
+tokens, keys within ±2 token rows; the attention mixes y's pixels into y_cam) or ``both``
+(R sees x̂, y_syn and y_cam). ``cam`` and ``both`` are the alignment ablation
+(docs/over-codec.md).
+
 Without a side image, decoding returns x̂ exactly: the base decoder's own pixels. With
 ``use_side: false`` (the ablation ``<base>-pf``) R sees x̂ in place of y_syn: a plain
 post-filter trained on the same data from the same start, which separates y's gain from
@@ -32,17 +38,46 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from torch import Tensor
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 from wzcodec import classical
 from wzcodec.images import to_tensor
 from wzcodec.models.base import CodecModel
 from wzcodec.models.dsin import FusionNet, match_patches
-from wzcodec.models.layers import run_bf16
+from wzcodec.models.layers import BandCAM, run_bf16
 from wzcodec.models.registry import register
 
 GATE_BASES = ("avif", "heic", "jxl", "webp")
 GATE_KNOTS = [k / 2 for k in range(-10, 7)]  # log2 bpp: 1/32 .. 8 bpp, every half octave
+
+
+ALIGNS = ("match", "cam", "both")
+
+
+class CamAlign(nn.Module):
+    """ATN's alignment at the pixels: a two-layer conv embedding (shared by x̂ and y), ``BandCAM``
+    over ``patch``x``patch`` tokens of it (queries from x̂, keys from y, ``band`` token rows
+    either way, whole rows across), and the attention applied to y's pixels: y_cam, an image
+    like DSIN's y_syn but soft and learned."""
+
+    def __init__(self, features: int = 16, patch: int = 8, dim: int = 64, band: int = 2):
+        super().__init__()
+        self.embed = nn.Sequential(
+            nn.Conv2d(3, features, 3, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(features, features, 3, padding=1),
+        )
+        self.cam = BandCAM(features, patch, dim=dim, heads=1, band=band)
+
+    def forward(self, x_hat: Tensor, y: Tensor) -> Tensor:
+        H, W = x_hat.shape[-2:]
+        p = self.cam.p
+        pad = (0, -W % p, 0, -H % p)
+        xp = F.pad(x_hat, pad, mode="replicate")
+        yp = F.pad(y, pad, mode="replicate")
+        out = self.cam(self.embed(xp), self.embed(yp), values=yp)
+        return out[..., :H, :W]
 
 
 class OverCodec(CodecModel):
@@ -61,8 +96,10 @@ class OverCodec(CodecModel):
         "search_v": 16,
         "sigma": 150.0,
         "scale": 2,
+        "align": "match",
     }
     uses_side = True
+    max_sides = None  # any number: each patch is matched in every side image, the best kept
 
     def __init__(
         self,
@@ -72,8 +109,11 @@ class OverCodec(CodecModel):
         search_v: int = 16,
         sigma: float = 150.0,
         scale: int = 2,
+        align: str = "match",
     ):
         super().__init__()
+        if align not in ALIGNS:
+            raise ValueError(f"align: {align!r} is not one of {', '.join(ALIGNS)}")
         self.config = {
             "channels": channels,
             "use_side": use_side,
@@ -81,10 +121,12 @@ class OverCodec(CodecModel):
             "search_v": search_v,
             "sigma": sigma,
             "scale": scale,
+            "align": align,
         }
-        self.use_side, self.patch = use_side, tuple(patch)
+        self.use_side, self.patch, self.align_mode = use_side, tuple(patch), align
         self.search_v, self.sigma, self.scale = search_v, sigma, scale
-        self.refiner = FusionNet(channels)
+        self.cam = CamAlign() if use_side and align != "match" else None
+        self.refiner = FusionNet(channels, inputs=9 if use_side and align == "both" else 6)
         for base in GATE_BASES:  # trust in R per rate (``gate``), one curve per base codec
             self.register_buffer(f"gate_{base}", torch.ones(len(GATE_KNOTS)))
         self.bf16 = False
@@ -99,10 +141,35 @@ class OverCodec(CodecModel):
         return classical.CODECS[self.base_codec][2]
 
     # -- the receiver -----------------------------------------------------------------------
-    def align(self, x_hat: Tensor, y: Tensor) -> Tensor:
-        """y_syn: each patch of x̂ replaced by its best match in y (``match_patches``)."""
+    def align(self, x_hat: Tensor, y: Tensor | list[Tensor]) -> Tensor:
+        """y aligned to x̂ for R: y_syn (each patch of x̂ replaced by its best match in y,
+        ``match_patches``), y_cam (``CamAlign``) or both, by ``align``. With several side
+        images, y_syn takes each patch from the side image whose match scores highest
+        (correlation less the displacement prior); y_cam uses the first."""
+        ys = list(y) if isinstance(y, (list, tuple)) else [y]
+        parts = []
+        if self.align_mode in ("match", "both"):
+            with torch.no_grad():
+                parts.append(self.match(x_hat, ys))
+        if self.cam is not None:
+            parts.append(run_bf16(self.bf16, self.cam, x_hat, ys[0]))
+        return parts[0] if len(parts) == 1 else torch.cat(parts, 1)
+
+    def match(self, x_hat: Tensor, ys: list[Tensor]) -> Tensor:
+        """DSIN's y_syn over one or several side images (the best-scoring match per patch)."""
         kw = {"search_v": self.search_v, "sigma": self.sigma, "scale": self.scale}
-        return match_patches(x_hat, y, y, self.patch, **kw)
+        if len(ys) == 1:
+            return match_patches(x_hat, ys[0], ys[0], self.patch, **kw)
+        best, top = None, None
+        for y in ys:
+            syn, score = match_patches(x_hat, y, y, self.patch, with_score=True, **kw)
+            if best is None:
+                best, top = syn, score
+            else:
+                better = score > top  # ties keep the earlier side image
+                best = torch.where(better, syn, best)
+                top = torch.where(better, score, top)
+        return best
 
     def gate(self, bpp: float | None, base: str | None = None) -> float:
         """α(bpp): how much of R's residual to add at the base file's rate, linear in log2 bpp
@@ -113,16 +180,16 @@ class OverCodec(CodecModel):
         values = getattr(self, f"gate_{base or self.base_codec}").tolist()
         return float(np.interp(math.log2(max(bpp, 1e-6)), GATE_KNOTS, values))
 
-    def refine(self, x_hat: Tensor, y: Tensor | None, bpp: float | None = None) -> Tensor:
-        """x̃ = x̂ + α(bpp)·R(x̂, y_syn); x̂ itself without y."""
+    def refine(
+        self, x_hat: Tensor, y: Tensor | list[Tensor] | None, bpp: float | None = None
+    ) -> Tensor:
+        """x̃ = x̂ + α(bpp)·R(x̂, y_syn); x̂ itself without y. ``y``: one side image or a list."""
         alpha = self.gate(bpp)
+        if isinstance(y, (list, tuple)) and not y:
+            y = None
         if alpha == 0.0 or (self.use_side and y is None):
             return x_hat  # before the matching: a gated-off file costs only its base decode
-        if self.use_side:
-            with torch.no_grad():
-                y_syn = self.align(x_hat, y)
-        else:
-            y_syn = x_hat
+        y_syn = self.align(x_hat, y) if self.use_side else x_hat
         return x_hat + alpha * run_bf16(self.bf16, self.refiner, x_hat, y_syn)
 
     def forward(self, x_hat: Tensor, y: Tensor | None = None, q=None) -> dict:
@@ -137,7 +204,9 @@ class OverCodec(CodecModel):
     def decode_base(self, data: bytes) -> Tensor:
         return to_tensor(np.ascontiguousarray(classical.decode(data)))[None]
 
-    def decompress(self, strings, size, q: float, side: Tensor | None = None) -> Tensor:
+    def decompress(
+        self, strings, size, q: float, side: Tensor | list[Tensor] | None = None
+    ) -> Tensor:
         x_hat = self.decode_base(strings[0][0])
         if tuple(x_hat.shape[-2:]) != tuple(size):
             raise ValueError("the base file's image size differs from the header's")
