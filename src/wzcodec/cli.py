@@ -360,10 +360,15 @@ def cmd_eval(a) -> int:
     if a.merge:
         rows = merge_rows(rows, earlier)
     title = f"{a.data.split(':')[0]} {a.split} ({a.protocol}, {len(pairs)} pairs)"
-    result = write_outputs(rows, Path(a.out), a.anchor, title, reference)
+    result = write_outputs(rows, Path(a.out), a.anchor, title, reference, a.side)
+    from wzcodec.report import make_views, write_report
+
+    views = make_views(pairs, a.models.split(",")) if a.side == "true" else []
+    write_report(Path(a.out), title, a.side, views)
     print_summary(result, a.anchor)
     print(
-        f"\nwrote per_image.csv, summary.json, bd_rate.csv, rd_psnr.png, rd_msssim.png in {a.out}/"
+        "\nwrote per_image.csv, summary.json, bd_rate.csv, rd_psnr.png, rd_msssim.png and "
+        f"report.html in {a.out}/"
     )
     return 0
 

@@ -426,8 +426,15 @@ def save_figure(fig, path: Path) -> None:
 
 
 def write_outputs(
-    rows: list[dict], out: Path, anchor: str, title: str, reference: dict | None = None
+    rows: list[dict],
+    out: Path,
+    anchor: str,
+    title: str,
+    reference: dict | None = None,
+    side: str = "true",
 ) -> dict:
+    """per_image.csv, summary.json (means, BD-rates against ``anchor``, the ``side`` mode the
+    decoder got), bd_rate.csv and the RD plots in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     with atomic_open(out / "per_image.csv") as f:
         text = _csv_text(rows)
@@ -438,7 +445,9 @@ def write_outputs(
     bd = {metric: bd_table(summary, anchor, metric) for metric in ("psnr", "ms_ssim_db")}
     with atomic_open(out / "summary.json") as f:
         f.write(
-            json.dumps({"summary": summary, "bd_rate_vs": anchor, "bd_rate": bd}, indent=1).encode()
+            json.dumps(
+                {"summary": summary, "bd_rate_vs": anchor, "bd_rate": bd, "side": side}, indent=1
+            ).encode()
         )
     lines = ["group,model,bd_rate_psnr_percent,bd_rate_msssim_db_percent"]
     for g in bd["psnr"]:
