@@ -180,12 +180,17 @@ def test_sequence_measure_bounds_the_fed_forward_gain_by_the_true_frames(si, fra
 
 
 def test_cli_decode_seq_writes_every_frame_only_once_all_decode(tmp_path, si, frames):
-    coded, out = tmp_path / "coded", tmp_path / "out"
-    coded.mkdir()
-    out.mkdir()
-    blobs = [si.encode(f, quality=15) for f in frames]
-    for t, b in enumerate(blobs):
-        (coded / f"f{t:02d}.wz").write_bytes(b)
+    raw, coded, out = tmp_path / "raw", tmp_path / "coded", tmp_path / "out"
+    for d in (raw, coded, out):
+        d.mkdir()
+    for t, f in enumerate(frames):
+        Image.fromarray(f).save(raw / f"f{t:02d}.png")
+    code, _, err = run_cli(
+        "encode", str(raw), "-o", str(coded), "--model", "avif-si", "--quality", "15"
+    )
+    assert code == 0, err  # a folder of frames codes each alone, by name
+    blobs = [(coded / f"f{t:02d}.wz").read_bytes() for t in range(len(frames))]
+    assert blobs == [si.encode(f, quality=15) for f in frames]
     code, _, err = run_cli("decode-seq", str(coded), "-o", str(out))
     assert code == 0, err
     want = list(decode_sequence(si, blobs, refs=2))

@@ -55,6 +55,9 @@ def _outputs(inputs: list[str], output: str, suffix: str) -> list[Path]:
 
 
 def cmd_encode(a) -> int:
+    from wzcodec.files import IMAGE_SUFFIXES
+
+    a.input = [str(p) for p in _frames(a.input, IMAGE_SUFFIXES)]  # files, or a folder's images
     outs = _outputs(a.input, a.output, ".wz")
     for path in a.input:
         _check_readable(path)  # before PyTorch loads: a typo costs no seconds
@@ -155,8 +158,8 @@ def _frames(inputs: list[str], suffixes: tuple[str, ...]) -> list[Path]:
 
 def _camera_frames(folder: str, frames: list[Path]) -> list[Path]:
     """The other camera's image of each frame: the file of the same name in ``folder``."""
-    from wzcodec.data.pairs import IMAGE_SUFFIXES
     from wzcodec.errors import WzError
+    from wzcodec.files import IMAGE_SUFFIXES
 
     d = Path(folder)
     if not d.is_dir():
@@ -212,8 +215,8 @@ def cmd_decode_seq(a) -> int:
 def cmd_eval_seq(a) -> int:
     import json
 
-    from wzcodec.data.pairs import IMAGE_SUFFIXES
     from wzcodec.errors import WzError
+    from wzcodec.files import IMAGE_SUFFIXES
 
     frames = _frames(a.frames, IMAGE_SUFFIXES)
     if a.limit:
@@ -370,6 +373,29 @@ def cmd_eval(a) -> int:
         "\nwrote per_image.csv, summary.json, bd_rate.csv, rd_psnr.png, rd_msssim.png and "
         f"report.html in {a.out}/"
     )
+    return 0
+
+
+def cmd_report(a) -> int:
+    import json
+
+    from wzcodec.errors import WzError
+
+    run = Path(a.run)
+    if not (run / "summary.json").is_file():
+        raise WzError(f"{run}: not a wz eval run folder (no summary.json)")
+    from wzcodec.report import _mode, make_views, write_report
+
+    views = None
+    if a.data:
+        from wzcodec.evaluate import load_pairs
+
+        split = None if a.split == "all" else a.split
+        pairs = load_pairs(a.data, split, a.protocol, None, a.every)
+        views = make_views(pairs, [a.model])
+    title = a.title or json.loads((run / "summary.json").read_text()).get("title") or run.name
+    path = write_report(run, title, _mode(run) or "true", views)
+    print(f"wrote {path}")
     return 0
 
 
@@ -565,6 +591,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     v.add_argument("--out", required=True)
     v.set_defaults(func=cmd_eval)
+
+    rp = sub.add_parser(
+        "report", help="(re)write a wz eval run's report.html, optionally with new image views"
+    )
+    rp.add_argument("run", help="a wz eval output folder")
+    rp.add_argument("--title")
+    rp.add_argument("--data", help="re-code a few of these pairs for the per-image views")
+    rp.add_argument("--split", default="test")
+    rp.add_argument("--every", type=int, default=1)
+    rp.add_argument("--protocol", choices=["native", "paper"], default="native")
+    rp.add_argument("--model", default="avif-si", help="the side model of the views")
+    rp.set_defaults(func=cmd_report)
 
     z = sub.add_parser("visualize", help="common/local information and attention-map pictures")
     z.add_argument("input")

@@ -446,7 +446,14 @@ def write_outputs(
     with atomic_open(out / "summary.json") as f:
         f.write(
             json.dumps(
-                {"summary": summary, "bd_rate_vs": anchor, "bd_rate": bd, "side": side}, indent=1
+                {
+                    "summary": summary,
+                    "bd_rate_vs": anchor,
+                    "bd_rate": bd,
+                    "side": side,
+                    "title": title,
+                },
+                indent=1,
             ).encode()
         )
     lines = ["group,model,bd_rate_psnr_percent,bd_rate_msssim_db_percent"]

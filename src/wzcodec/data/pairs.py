@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from wzcodec.files import IMAGE_SUFFIXES
 from wzcodec.images import read_rgb, to_tensor
 
 SPLITS_DIR = Path(__file__).parent / "splits"
@@ -90,9 +91,6 @@ def rig(root: str | Path, split: str | None = None) -> list[Pair]:
         for (_, prev), (_, cur) in itertools.pairwise(frames):
             out.append(Pair(cur.x, cur.y, cur.source, cur.split, cur.name, extra=(prev.x, prev.y)))
     return sorted(out, key=lambda p: p.name)
-
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def folder_pairs(dirs: str, split: str | None = None) -> list[Pair]:
