@@ -18,12 +18,12 @@ from wzcodec.data import (
     from_spec,
     kitti_general,
     kitti_stereo,
-    pad_to,
     photos,
     stereo_folder,
 )
 from wzcodec.data.pairs import Pair
 from wzcodec.data.protocols import native_protocol, paper_protocol
+from wzcodec.images import pad_to
 
 ROOT = Path(__file__).resolve().parents[1]
 

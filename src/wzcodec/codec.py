@@ -23,9 +23,17 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from wzcodec.bitstream import FLAG_GRAY, Bitstream, Header, parse
-from wzcodec.data.protocols import crop_to, pad_to
 from wzcodec.errors import BitstreamError, ImageError, WzError
-from wzcodec.images import MAX_PIXELS, MAX_SIDE, as_rgb, is_gray, to_tensor, to_uint8
+from wzcodec.images import (
+    MAX_PIXELS,
+    MAX_SIDE,
+    as_rgb,
+    crop_to,
+    is_gray,
+    pad_to,
+    to_tensor,
+    to_uint8,
+)
 from wzcodec.models import MODELS, build
 from wzcodec.models.loss import bits_per_pixel
 

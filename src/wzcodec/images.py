@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from wzcodec.errors import ImageError
@@ -131,3 +132,17 @@ def save_image(path: str | Path, img: np.ndarray, format: str | None = None) -> 
     data = image_bytes(img, path.suffix, format)
     with atomic_open(path) as f:
         f.write(data)
+
+
+def pad_to(x: torch.Tensor, factor: int = 64) -> torch.Tensor:
+    """Replicate-pad the bottom and right of an NxCxHxW tensor to multiples of ``factor``."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % factor, (-w) % factor
+    if ph == 0 and pw == 0:
+        return x
+    return F.pad(x, (0, pw, 0, ph), mode="replicate")
+
+
+def crop_to(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """The top-left h x w of an ...xHxW tensor (undoes ``pad_to``)."""
+    return x[..., :h, :w]

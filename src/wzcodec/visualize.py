@@ -14,9 +14,8 @@ import numpy as np
 import torch
 
 from wzcodec.codec import Codec
-from wzcodec.data.protocols import crop_to, pad_to
 from wzcodec.errors import WzError
-from wzcodec.images import as_rgb, save_image, to_tensor, to_uint8
+from wzcodec.images import as_rgb, crop_to, pad_to, save_image, to_tensor, to_uint8
 
 
 def _prepare(codec: Codec, x, y):

@@ -11,7 +11,7 @@ from wzcodec.data.pairs import (
     photos,
     stereo_folder,
 )
-from wzcodec.data.protocols import PROTOCOLS, TrainTransform, crop_to, pad_to, paper_view
+from wzcodec.data.protocols import PROTOCOLS, TrainTransform, paper_view
 
 __all__ = [
     "PROTOCOLS",
@@ -19,12 +19,10 @@ __all__ = [
     "PairDataset",
     "TrainTransform",
     "cityscapes",
-    "crop_to",
     "frame_pairs",
     "from_spec",
     "kitti_general",
     "kitti_stereo",
-    "pad_to",
     "paper_view",
     "photos",
     "stereo_folder",

@@ -3,7 +3,7 @@
 ``paper``   the papers' setting: KITTI center-crop 370x740, Cityscapes full frame, other sources
             center-crop to 1:2 (H:W); then bilinear resize to 128x256.
 ``native``  no resizing; the codec replicate-pads to a multiple of its factor (64) and metrics
-            are computed on the unpadded area (``pad_to`` / ``crop_to``).
+            are computed on the unpadded area (``wzcodec.images.pad_to`` / ``crop_to``).
 
 ``TrainTransform`` draws one random crop at the same position in x and y, a joint horizontal
 flip, an optional x/y swap, and turns single photos into pseudo-pairs (y = a shifted crop of
@@ -54,19 +54,6 @@ def native_protocol(x: np.ndarray, y: np.ndarray | None, pair: Pair, rng=None):
 
 
 PROTOCOLS = {"paper": paper_protocol, "native": native_protocol}
-
-
-def pad_to(x: torch.Tensor, factor: int = 64) -> torch.Tensor:
-    """Replicate-pad the bottom and right of an NxCxHxW tensor to multiples of ``factor``."""
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % factor, (-w) % factor
-    if ph == 0 and pw == 0:
-        return x
-    return F.pad(x, (0, pw, 0, ph), mode="replicate")
-
-
-def crop_to(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    return x[..., :h, :w]
 
 
 class TrainTransform:
