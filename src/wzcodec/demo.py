@@ -55,7 +55,7 @@ def run_demo(
     # by default every shipped model that codes any size (atn-paper codes 128x256 only)
     models = models or [m for m in available() if MODELS[m].any_size]
     if not models:
-        raise WzError("no shipped model weights found; train and export one (see README)")
+        raise WzError("no shipped model weights found; train and export one (see docs/training.md)")
     out.mkdir(parents=True, exist_ok=True)
     codecs = {m: load(m, quality=quality) for m in models}
     rows: list[dict] = []

@@ -323,7 +323,7 @@ def match_side(model, x: torch.Tensor, q: torch.Tensor, spec: dict, gen: torch.G
     """The matching loss: the mean over the CAMs of their attention's cross-entropy against
     the true correspondences of shifted copies of x (``shifted_copies``). It trains only the
     CAMs' queries, keys and position terms, which the rate-distortion loss alone lets drift
-    away from matching (session 13: the shipped atn's finest CAM found the right place for
+    away from matching (measured: the shipped atn's finest CAM found the right place for
     under 1% of tokens even with y = x)."""
     y, dk, dr = shifted_copies(x, int(spec.get("max_shift", 64)), gen)
     feats = model.cam_inputs(x, y, q)
