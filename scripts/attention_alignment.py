@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(2)
     if a.warm_start:
         from wzcodec.models import build
-        from wzcodec.train import load_weights
+        from wzcodec.weights import load_weights
 
         torch.manual_seed(0)
         model = build("atn")

@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file
 
 from wzcodec.models import build
-from wzcodec.train import load_weights, save_weights
+from wzcodec.weights import load_weights, save_weights
 
 
 def dsin_over_atn(dsin_path: Path, atn_path: Path) -> torch.nn.Module:

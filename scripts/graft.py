@@ -29,7 +29,8 @@ from pathlib import Path
 import torch
 
 from wzcodec.models import build
-from wzcodec.train import _val_pairs, load_weights, save_weights, validate
+from wzcodec.train import _val_pairs, validate
+from wzcodec.weights import load_weights, save_weights
 
 SIDE_PREFIXES = ("e_y.", "e_w.", "d_y.", "cams.", "eb_y.", "eb_w.")
 

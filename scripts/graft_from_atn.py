@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from wzcodec.models import build
-from wzcodec.train import load_weights, save_weights
+from wzcodec.weights import load_weights, save_weights
 
 
 def graft(atn_path: Path, model: str = "atn-paper", **size) -> torch.nn.Module:

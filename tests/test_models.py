@@ -303,7 +303,7 @@ def test_bitstream_round_trip_and_side_cases(name, motorcycle):
 @pytest.mark.parametrize("name", ["hyperprior", *SIDE_MODELS, "atn-paper"])
 def test_exported_weights_load_by_name_and_code_like_the_model(tmp_path, name, motorcycle):
     import wzcodec
-    from wzcodec.train import save_weights
+    from wzcodec.weights import save_weights
 
     model = _fresh(name)
     path = save_weights(model, tmp_path, name)  # rounds the model's parameters to fp16 too
@@ -322,7 +322,7 @@ def test_exported_weights_load_by_name_and_code_like_the_model(tmp_path, name, m
 def test_dsin_weights_reference_their_hyperprior_and_refuse_another(tmp_path, motorcycle):
     import wzcodec
     from wzcodec.errors import WzError
-    from wzcodec.train import save_weights
+    from wzcodec.weights import save_weights
 
     base = save_weights(_fresh("hyperprior"), tmp_path, "hyperprior")
     dsin = _fresh("dsin")
@@ -343,7 +343,7 @@ def test_dsin_over_atn_codes_atns_bitstream_and_refines_atns_decoding_with_y(tmp
     from pathlib import Path
 
     import wzcodec
-    from wzcodec.train import save_weights
+    from wzcodec.weights import save_weights
 
     path = Path(__file__).resolve().parents[1] / "scripts/dsin_over_atn.py"
     spec = importlib.util.spec_from_file_location("dsin_over_atn", path)
@@ -374,7 +374,7 @@ def test_ndic_over_atn_stores_only_its_decoder_and_codes_atns_bitstream(tmp_path
     import wzcodec
     from tests.test_train import _graft_script
     from wzcodec.errors import WzError
-    from wzcodec.train import load_weights, save_weights
+    from wzcodec.weights import load_weights, save_weights
 
     atn_path = save_weights(_fresh("atn"), tmp_path, "atn")
     ndic = _graft_script().graft(atn_path, "ndic")
@@ -414,7 +414,7 @@ def test_dsin_export_takes_the_base_tables_from_the_base_file_and_refuses_other_
     import wzcodec
     from wzcodec.errors import WzError
     from wzcodec.models.latent import SCALE_TABLE
-    from wzcodec.train import save_weights
+    from wzcodec.weights import save_weights
 
     base = save_weights(_fresh("hyperprior"), tmp_path, "hyperprior")
     hp = wzcodec.load("hyperprior", weights=base, quality=2)

@@ -197,7 +197,8 @@ def test_refiner_training_resumes_exactly_logs_side_gaps_and_exports(tmp_path, t
     import csv
     import json
 
-    from wzcodec.train import export, train
+    from wzcodec.train import train
+    from wzcodec.weights import export
 
     cfg = _refiner_config(tmp_path / "r.yaml", tiny_stereo, tmp_path / "cache")
     torch.set_num_threads(1)

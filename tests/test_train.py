@@ -15,7 +15,8 @@ import torch
 
 import wzcodec
 from tests.conftest import run_cli, tiny_config
-from wzcodec.train import export, train
+from wzcodec.train import train
+from wzcodec.weights import export
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
@@ -267,7 +268,8 @@ def test_equal_bpp_comparison_interpolates_the_other_curve_per_image(tmp_path):
 
 def test_warm_start_from_the_same_model_without_window_keeps_the_new_bias_only(tmp_path):
     from wzcodec.models import build
-    from wzcodec.train import init_model, save_weights
+    from wzcodec.train import init_model
+    from wzcodec.weights import save_weights
 
     small = {"N": 16, "M": 24, "levels": 2, "attn_dim": 8, "heads": 2}
     torch.manual_seed(0)
@@ -335,7 +337,7 @@ def test_graft_with_zero_side_scale_codes_and_decodes_as_the_hyperprior(tmp_path
     from pathlib import Path
 
     from wzcodec.models import build
-    from wzcodec.train import save_weights
+    from wzcodec.weights import save_weights
 
     path = Path(__file__).resolve().parents[1] / "scripts/graft.py"
     spec = importlib.util.spec_from_file_location("graft", path)
@@ -380,7 +382,7 @@ def _graft_script():
 @pytest.mark.parametrize("target", ["atn-paper", "ndic"])
 def test_graft_from_atn_keeps_atns_ndic_part_and_starts_as_atn_without_its_cams(tmp_path, target):
     from wzcodec.models import build
-    from wzcodec.train import save_weights
+    from wzcodec.weights import save_weights
 
     torch.manual_seed(0)
     atn = build("atn", N=16, M=24, levels=2, attn_dim=8, heads=2, window=3)
@@ -417,7 +419,8 @@ def test_training_with_a_frozen_encoder_and_latent_codec_keeps_the_bitstream(tmp
     D_x's first stage trains only the weights that read w (its 24 v̂_x inputs stay)."""
     from wzcodec.errors import WzError
     from wzcodec.models import build
-    from wzcodec.train import freeze_input_channels, load_weights, save_weights
+    from wzcodec.train import freeze_input_channels
+    from wzcodec.weights import load_weights, save_weights
 
     small = {"N": 16, "M": 24, "levels": 3, "attn_dim": 8, "heads": 2, "window": 3}
     torch.manual_seed(0)

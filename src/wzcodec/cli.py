@@ -318,7 +318,7 @@ def cmd_train(a) -> int:
 
 
 def cmd_export(a) -> int:
-    from wzcodec.train import export
+    from wzcodec.weights import export
 
     path = export(a.checkpoint, a.out, name=a.name, fp16=not a.fp32, base=a.base)
     print(f"wrote {path} and {path.with_suffix('.json')}")

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from wzcodec.bitstream import FLAG_GRAY, Bitstream, Header, parse
@@ -36,6 +35,7 @@ from wzcodec.images import (
 )
 from wzcodec.models import MODELS, build
 from wzcodec.models.loss import bits_per_pixel
+from wzcodec.weights import base_weights, fp32_state, with_base
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -410,44 +410,6 @@ def load(
         ) from None
     codec._quality(quality)
     return codec
-
-
-def fp32_state(blob: bytes, prefix: str = "") -> dict[str, torch.Tensor]:
-    """A state dict from safetensors bytes, floating tensors as fp32, keys under ``prefix``."""
-    return {prefix + k: v.float() if v.is_floating_point() else v for k, v in st_load(blob).items()}
-
-
-def with_base(
-    state: dict[str, torch.Tensor], base: bytes | None, spec: dict
-) -> dict[str, torch.Tensor]:
-    """A weights file's tensors completed by its frozen base's. ``spec`` (the ``.json``'s
-    ``base`` entry): ``prefix``, where the base's tensors go (``"base."``, the default: a
-    model that holds its base as a submodule, as ``dsin``); ``take``, which of them (name
-    prefixes; default all), for a model that shares parts with its base under the same names
-    (``ndic`` over ``atn``). The file's own tensors win."""
-    if base is None:
-        return state
-    prefix, take = spec.get("prefix", "base."), tuple(spec.get("take", ("",)))
-    shared = {
-        k: v for k, v in fp32_state(base, prefix).items() if k[len(prefix) :].startswith(take)
-    }
-    return shared | state
-
-
-def base_weights(path: Path, base: dict | None) -> bytes | None:
-    """The frozen base a weights file was trained over (its .json names the file and hash)."""
-    if not base:
-        return None
-    base_path = path.parent / base["file"]
-    if not base_path.exists():
-        raise WzError(f"{path}: its base weights {base_path} are missing")
-    blob = base_path.read_bytes()
-    if hashlib.sha256(blob).hexdigest() != base["sha256"]:
-        raise WzError(
-            f"{path} was trained over another {base['file']} (sha256 differs); "
-            "train or export it again over these base weights"
-        )
-    return blob
 
 
 def read_header(data: bytes) -> Header:

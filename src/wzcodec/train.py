@@ -1,4 +1,4 @@
-"""``wz train``: variable-rate training with exact resume, and ``wz export`` to shipping weights.
+"""``wz train``: variable-rate training with exact resume (``wz export``: ``weights.py``).
 
     YAML config ──► PairDataset(train specs, TrainTransform) ──► batches (own RNG, resumable)
                 ──► model(x, y, q) ──► RateDistortionLoss(λ[q]) ──► Adam (+ aux Adam for EB)
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import hashlib
 import io
 import json
 import math
@@ -35,8 +34,8 @@ from wzcodec.data.protocols import PROTOCOLS
 from wzcodec.errors import WzError
 from wzcodec.files import atomic_open
 from wzcodec.models import MODELS, build
-from wzcodec.models.base import ENTROPY_TABLES
 from wzcodec.models.loss import RateDistortionLoss
+from wzcodec.weights import load_weights
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -147,18 +146,6 @@ def save_checkpoint(
     }
     with atomic_open(path) as f:
         torch.save(state, f)
-
-
-def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
-    """A state dict from shipped weights (.safetensors) or a training checkpoint (.pt)."""
-    path = Path(path)
-    if path.suffix == ".safetensors":
-        from wzcodec.codec import base_weights, fp32_state, with_base
-
-        meta = path.with_suffix(".json")
-        spec = json.loads(meta.read_text()).get("base") if meta.exists() else None
-        return with_base(fp32_state(path.read_bytes()), base_weights(path, spec), spec or {})
-    return torch.load(path, map_location="cpu", weights_only=True)["model"]
 
 
 # parameters a config option adds to a model (``window`` adds ``col_bias``): a warm start from
@@ -690,117 +677,6 @@ class _Log:
 
 def _tuplify(x):
     return tuple(_tuplify(v) for v in x) if isinstance(x, (list, tuple)) else x
-
-
-def save_weights(
-    model: torch.nn.Module,
-    out_dir: str | Path,
-    name: str,
-    meta: dict | None = None,
-    fp16: bool = True,
-    base: str | Path | None = None,
-) -> Path:
-    """Write ``<name>.safetensors`` + ``<name>.json`` (model name and config) atomically.
-
-    Entropy-coder tables are computed here (``update``) and shipped, so every machine decodes
-    with the same CDFs. Parameters are stored as fp16 when ``fp16`` (rounded *before* the tables
-    are built, so tables and weights agree); buffers and tables keep their dtype.
-    """
-    from safetensors.torch import save
-
-    params = {n for n, _ in model.named_parameters()}
-    if fp16:
-        with torch.no_grad():
-            for p in model.parameters():
-                p.copy_(p.half().float())
-    model.update(force=True)
-    tensors = {
-        k: (v.half() if fp16 and k in params else v).contiguous()
-        for k, v in model.state_dict().items()
-    }
-    out_dir = Path(out_dir)
-    meta = {"model": model.model_name, "config": model.config, **(meta or {})}
-    if base is not None:  # a frozen base is referenced, not copied
-        base = Path(base)
-        if base.parent.resolve() != out_dir.resolve():
-            raise WzError(f"base weights {base} must sit in {out_dir} (copy it there first)")
-        base_blob = base.read_bytes()
-        tensors, spec = _leave_out_base(tensors, base_blob, base)
-        meta["base"] = {
-            "file": base.name,
-            "sha256": hashlib.sha256(base_blob).hexdigest(),
-            **spec,
-        }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{name}.safetensors"
-    with atomic_open(path) as f:
-        f.write(save(tensors, metadata={"model": model.model_name}))
-    with atomic_open(out_dir / f"{name}.json") as f:
-        f.write(json.dumps(meta, indent=2).encode())
-    return path
-
-
-def _leave_out_base(
-    tensors: dict[str, torch.Tensor], base_blob: bytes, base: Path
-) -> tuple[dict[str, torch.Tensor], dict]:
-    """The tensors a file over ``base`` keeps, and its ``.json`` ``base`` entry (see
-    ``codec.with_base``). A model holding its base as ``base.`` (dsin) must match all of it;
-    otherwise every top-level part (``e_x``, ``latent`` ...) equal to the base's part of the
-    same name is left out (ndic or atn-paper over atn: their frozen encoders)."""
-    from safetensors.torch import load
-
-    theirs = load(base_blob)
-    if any(k.startswith("base.") for k in tensors):
-        mine = {k[5:]: v for k, v in tensors.items() if k.startswith("base.")}
-        if mine.keys() != theirs.keys() or not _same_weights(mine, theirs):
-            raise WzError(f"the model's base. weights differ from {base}")
-        return {k: v for k, v in tensors.items() if not k.startswith("base.")}, {}
-    parts: dict[str, dict[str, torch.Tensor]] = {}
-    for k, v in tensors.items():
-        parts.setdefault(k.split(".", 1)[0] + ".", {})[k] = v
-    take = sorted(
-        p
-        for p, mine in parts.items()
-        if mine.keys() <= theirs.keys() and _same_weights(mine, theirs)
-    )
-    if not take:
-        raise WzError(f"no part of the model is the same as {base}'s")
-    kept = {k: v for k, v in tensors.items() if not k.startswith(tuple(take))}
-    return kept, {"prefix": "", "take": take}
-
-
-def _same_weights(mine: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor]) -> bool:
-    # The entropy tables are the base file's at load time (the referencing file leaves them
-    # out); ``update`` here may rebuild them a few ulps apart (exp() of the scale table differs
-    # between CPUs), so only the weights must match.
-    tables = (*ENTROPY_TABLES, "scale_table")
-    return all(
-        mine[k].shape == theirs[k].shape and torch.equal(mine[k].to(theirs[k].dtype), theirs[k])
-        for k in mine
-        if not k.endswith(tables)
-    )
-
-
-def export(
-    checkpoint: str | Path,
-    out_dir: str | Path,
-    name: str | None = None,
-    fp16: bool = True,
-    base: str | Path | None = None,
-) -> Path:
-    """Shipping weights from a training checkpoint (see ``save_weights``). ``base``: the
-    weights file of a frozen base (a ``dsin`` run's ``init_from``), referenced, not copied."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    cfg = state["config"]
-    model = build(cfg["model"], **cfg.get("model_config", {}))
-    model.load_state_dict(state["model"])
-    meta = {"step": state["step"], "distortion": cfg.get("distortion", "mse")}
-    if "lambdas" in cfg:
-        meta["lambdas"] = cfg["lambdas"]
-    if not model.entropy_coded:  # a refiner: which bases and qualities it was trained on
-        meta["bases"] = cfg.get("bases", [model.base_codec])
-    name = name or getattr(model, "weights_name", cfg["model"])
-    return save_weights(model, out_dir, name, meta, fp16, base)
 
 
 if __name__ == "__main__":  # pragma: no cover - convenience for `python -m wzcodec.train CFG OUT`
