@@ -1,9 +1,21 @@
 """wzcodec: image compression with side information at the decoder only (Wyner-Ziv).
 
-import wzcodec
-codec = wzcodec.load("hyperprior", quality=3)
-data = codec.encode(x)                 # bytes; the encoder never sees y
-x_hat = codec.decode(data, side=y)     # HxWx3 uint8
+    import wzcodec
+    codec = wzcodec.load("heic-si", quality=30)  # a model and its shipped weights
+    data = codec.encode(x)                        # bytes; the encoder never sees y
+    x_hat = codec.decode(data, side=y)            # HxWx3 uint8; side=None always works
+    x_hat = codec.decode(data, side=[y1, y2])     # several side images (cameras, past frames)
+
+Which model: ``heic-si`` / ``avif-si`` send a plain HEIC / AVIF file and refine its decode
+with y (quality: the base codec's 1..100; they also decode a camera's own .heic / .avif);
+``atn``, ``ndic``, ``dsin``, ``dsin-atn``, ``atn-paper`` and ``hyperprior`` are the
+end-to-end learned models (quality 1..6). ``wzcodec.available()`` lists those with weights.
+
+Images are HxWx3 uint8 arrays, PIL images or paths (any Pillow mode; gray is coded as gray).
+Errors a user can cause raise ``WzError`` (``BitstreamError``, ``ImageError``); the ``wz``
+command prints them as one line and exits 2. Decoding is deterministic across thread
+settings. Sequences: ``wzcodec.sequence.decode_sequence``. Evaluation, training and the
+report: the ``wz`` command (``wz --help``).
 
 The names below are imported on first use (PEP 562), so ``import wzcodec`` and ``wz --help``
 do not pay for PyTorch until a model is needed.

@@ -386,7 +386,9 @@ def load(
     """Load a codec with shipped weights (or a ``weights`` .safetensors file with its .json).
     ``quality``: the default of ``encode`` (learned models 1..6, default 3; models over a
     standard codec take its quality setting, 1..100, default 30). ``bf16``: decoder-side
-    transforms in bf16 (default: where the CPU does bf16 natively)."""
+    transforms in bf16 (default: where the CPU does bf16 natively). Raises ``WzError`` for an
+    unknown name, missing weights or weights of another model; ``available()`` lists the
+    names that ship weights."""
     if name not in MODELS:
         raise WzError(f"unknown model {name!r}; available: {', '.join(sorted(MODELS))}")
     if quality is None:
