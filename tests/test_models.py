@@ -533,3 +533,22 @@ def test_fusion_probe_scores_atn_and_each_side_image_with_dsins_fusion(tiny_ster
     srcs = ("readout", "shift", "dsin match")
     assert list(vals) == ["atn x̂"] + [f"{k} {w}" for k in srcs for w in ("y_syn", "x̂+F")]
     assert all(np.isfinite(v) and v > 10 for v in vals.values())
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_records_its_arguments_and_rebuilds_from_them(name):
+    import json
+
+    model = build(name)
+    config = json.loads(json.dumps(model.config))  # what a weights file's .json holds
+    assert set(MODELS[name].default_config) <= set(config)
+    again = build(name, **config)
+    assert again.config == config
+    shapes = {k: v.shape for k, v in model.state_dict().items()}
+    assert {k: v.shape for k, v in again.state_dict().items()} == shapes
+
+
+def test_a_subclass_adds_its_arguments_to_its_parents():
+    atn = build("atn", window=4, w_noise=0.5)
+    assert atn.config["window"] == 4 and atn.config["w_noise"] == 0.5  # atn's own, ndic's
+    assert build("dsin-atn").config["window"] == 16  # dsin's **base_config, flattened in

@@ -36,7 +36,6 @@ class ATN(NDIC):
 
     def __init__(self, attn_dim: int = 128, heads: int = 4, band: int = 2, window: int = 0, **kw):
         super().__init__(**kw)
-        self.config.update({"attn_dim": attn_dim, "heads": heads, "band": band, "window": window})
         self.cams = nn.ModuleList(
             BandCAM(self.N, patch=p, dim=attn_dim, heads=heads, band=band, window=window)
             for p in (1, 2, 4)

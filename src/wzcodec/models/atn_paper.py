@@ -33,7 +33,6 @@ class ATNPaper(NDIC):
 
     def __init__(self, height: int = 128, width: int = 256, **kw):
         super().__init__(**kw)
-        self.config.update({"height": height, "width": width})
         self.fixed_size = (height, width)
         self.cams = nn.ModuleList(
             ChannelPatchCAM(self.N, height // s, width // s) for s in (8, 4, 2)

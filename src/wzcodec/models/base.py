@@ -4,6 +4,8 @@ of one entropy-coded string (the decoder's safety tail, see ``codec.py``)."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import Any, ClassVar
 
 from compressai.entropy_models import EntropyBottleneck, GaussianConditional
@@ -26,6 +28,33 @@ class CodecModel(CompressionModel):
     # how many side images ``decompress`` takes at once: 1 (the others are ignored), or None
     # for any number, which it then gets as a list of ``prepare_side`` results
     max_sides: ClassVar[int | None] = 1
+    config: dict  # the constructor's arguments (``__init_subclass__``): the weights' .json
+
+    def __init_subclass__(cls, **kwargs):
+        """Record every model's constructor arguments once, here: ``self.config`` is what
+        rebuilds the model from its weights' ``.json``. A subclass's arguments join those its
+        parent recorded (``atn`` over ``ndic``); ``**kwargs`` arguments are flattened in and
+        tuples stored as lists (JSON)."""
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in cls.__dict__:
+            return
+        init = cls.__init__
+        sig = inspect.signature(init)
+
+        @functools.wraps(init)
+        def recording_init(self, *args, **kw):
+            init(self, *args, **kw)
+            bound = sig.bind(self, *args, **kw)
+            bound.apply_defaults()
+            own: dict = {}
+            for name, value in list(bound.arguments.items())[1:]:
+                if sig.parameters[name].kind is inspect.Parameter.VAR_KEYWORD:
+                    own.update(value)
+                else:
+                    own[name] = list(value) if isinstance(value, tuple) else value
+            self.config = {**getattr(self, "config", {}), **own}
+
+        cls.__init__ = recording_init
 
     def update(self, scale_table=None, force: bool = False, **kwargs) -> bool:
         """Build the entropy coders' CDF tables (with the finer ``SCALE_TABLE``)."""

@@ -172,10 +172,8 @@ class DSIN(CodecModel):
         **base_config,
     ):
         super().__init__()
-        self.config = {"N": N, "M": M, "levels": levels, "search_v": search_v, "sigma": sigma}
         self.levels, self.search_v, self.sigma = levels, search_v, sigma
         self.base = self.make_base(N, M, levels, **base_config)
-        self.config.update(base_config)
         self.fusion = FusionNet()
         self.bf16 = False
 

@@ -41,7 +41,6 @@ class Hyperprior(CodecModel):
 
     def __init__(self, N: int = 128, M: int = 192, levels: int = 6):
         super().__init__()
-        self.config = {"N": N, "M": M, "levels": levels}
         self.levels = levels
         self.bf16 = False  # bf16 autocast: g_a and g_s in training, g_s only at inference
         self.g_a = analysis(N, M)

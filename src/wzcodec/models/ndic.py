@@ -49,13 +49,6 @@ class NDIC(CodecModel):
         side_dropout: float = 0.1,
     ):
         super().__init__()
-        self.config = {
-            "N": N,
-            "M": M,
-            "levels": levels,
-            "w_noise": w_noise,
-            "side_dropout": side_dropout,
-        }
         self.N, self.M, self.levels = N, M, levels
         self.w_noise, self.side_dropout = w_noise, side_dropout
         self.bf16 = False

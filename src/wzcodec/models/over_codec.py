@@ -114,15 +114,6 @@ class OverCodec(CodecModel):
         super().__init__()
         if align not in ALIGNS:
             raise ValueError(f"align: {align!r} is not one of {', '.join(ALIGNS)}")
-        self.config = {
-            "channels": channels,
-            "use_side": use_side,
-            "patch": list(patch),
-            "search_v": search_v,
-            "sigma": sigma,
-            "scale": scale,
-            "align": align,
-        }
         self.use_side, self.patch, self.align_mode = use_side, tuple(patch), align
         self.search_v, self.sigma, self.scale = search_v, sigma, scale
         self.cam = CamAlign() if use_side and align != "match" else None
