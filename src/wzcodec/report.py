@@ -253,7 +253,8 @@ _CSS = """
 body{font:15px/1.4 system-ui,sans-serif;margin:2em auto;max-width:1400px;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;
 text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}
-.plot{max-width:100%}.row{display:flex;gap:8px;flex-wrap:wrap}figure{margin:0}
+.plot{max-width:49%}.row{display:flex;gap:8px}.row figure{flex:1 1 0;min-width:0;margin:0}
+.row img{width:100%}
 figcaption{text-align:center;font-size:13px}.neg{color:#070}.pos{color:#a00}
 .slider{position:relative;display:inline-block}.slider img{display:block}
 .slider img{width:640px;image-rendering:pixelated}
