@@ -234,7 +234,7 @@ def cmd_eval_seq(a) -> int:
     codec = wzcodec.load(a.model)
     qualities = [float(q) for q in a.qualities.split(",")] if a.qualities else codec.qualities
     rows = measure(codec, frames, qualities, a.refs)
-    summary = {"model": a.model, "frames": [str(f) for f in frames], "refs": a.refs}
+    summary = {"model": a.model, "frame_files": [str(f) for f in frames], "refs": a.refs}
     summary.update(summarize(rows))
     out.mkdir(exist_ok=True)
     lines = [",".join(rows[0])] + [
