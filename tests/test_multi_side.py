@@ -202,3 +202,20 @@ def test_cli_decode_seq_writes_every_frame_only_once_all_decode(tmp_path, si, fr
     out2.mkdir()
     code, _, err = run_cli("decode-seq", str(coded), "-o", str(out2))
     assert code == 2 and err.count("\n") == 1 and not any(out2.iterdir())
+
+
+def test_cli_eval_seq_writes_its_tables_and_plot(tmp_path, frames):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for t, f in enumerate(frames[:3]):
+        Image.fromarray(f).save(raw / f"f{t:02d}.png")
+    out = tmp_path / "seq"
+    code, msg, err = run_cli("eval-seq", str(raw), "--qualities", "10,30", "--out", str(out))
+    assert code == 0, err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["frames"] == 3 and len(summary["frame_files"]) == 3
+    assert "vs the base alone" in msg
+    assert (out / "gain_over_frames.png").stat().st_size > 0
+    assert len((out / "per_frame.csv").read_text().splitlines()) == 1 + 2 * 3
+    code, _, err = run_cli("eval-seq", str(raw / "f00.png"), "--out", str(out))
+    assert code == 2 and "at least 2 frames" in err

@@ -77,3 +77,14 @@ def test_report_renders_in_headless_chromium_without_errors(run, tmp_path):
     img = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
     assert img.shape == (1600, 1280)
     assert img.std() > 20 and (img < 128).mean() > 0.01  # plots and text, not a blank page
+
+
+def test_wz_report_rewrites_a_run_and_keeps_its_views(run):
+    page = run / "report.html"
+    page.unlink()
+    code, _, err = run_cli("report", str(run), "--title", "again")
+    assert code == 0, err
+    text = page.read_text()
+    assert "<title>again</title>" in text and "slider" in text  # views kept in views.json
+    code, _, err = run_cli("report", str(run.parent / "nope"))
+    assert code == 2 and "not a wz eval run folder" in err
