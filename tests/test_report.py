@@ -88,3 +88,12 @@ def test_wz_report_rewrites_a_run_and_keeps_its_views(run):
     assert "<title>again</title>" in text and "slider" in text  # views kept in views.json
     code, _, err = run_cli("report", str(run.parent / "nope"))
     assert code == 2 and "not a wz eval run folder" in err
+
+
+def test_wz_bd_rate_prints_every_method_against_any_anchor(run):
+    code, out, err = run_cli("bd-rate", "heic", str(run), "--max-bpp", "0.5")
+    assert code == 0, err
+    assert out.startswith("BD-rate vs heic (all, points <= 0.5 bpp)")
+    assert {line.split()[0] for line in out.splitlines()[1:]} >= {"avif", "avif-si", "heic"}
+    code, _, err = run_cli("bd-rate", "nothing", str(run))
+    assert code == 2 and "no nothing rows" in err

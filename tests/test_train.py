@@ -289,13 +289,7 @@ def test_warm_start_from_the_same_model_without_window_keeps_the_new_bias_only(t
 
 
 def test_side_gap_table_compares_each_stress_run_with_the_true_y_on_its_own_images():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "scripts/side_gap_table.py"
-    spec = importlib.util.spec_from_file_location("side_gap_table", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    from wzcodec import reports as mod
 
     def row(model, image, psnr):
         return {"model": model, "quality": 1.0, "image": image, "psnr": psnr}
@@ -313,15 +307,9 @@ def test_side_gap_table_compares_each_stress_run_with_the_true_y_on_its_own_imag
 
 
 def test_bd_rate_table_takes_each_method_from_the_first_run_and_refuses_other_images():
-    import importlib.util
-    from pathlib import Path
-
+    from wzcodec import reports as mod
     from wzcodec.errors import WzError
 
-    path = Path(__file__).resolve().parents[1] / "scripts/bd_rate_table.py"
-    spec = importlib.util.spec_from_file_location("bd_rate_table", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
     a = [{"model": "atn", "image": "i", "psnr": 30.0}, {"model": "hyperprior", "image": "i"}]
     b = [{"model": "atn", "image": "i", "psnr": 29.0}, {"model": "heic", "image": "i"}]
     rows = mod.combined_rows([a, b])

@@ -7,6 +7,7 @@ partial output file: outputs are written to a temporary file and renamed).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -376,6 +377,28 @@ def cmd_eval(a) -> int:
     return 0
 
 
+def cmd_bd_rate(a) -> int:
+    from wzcodec.evaluate import read_rows
+    from wzcodec.reports import bd_rates, combined_rows
+
+    rows = combined_rows([read_rows(r) for r in a.runs])
+    print(bd_rates(rows, a.anchor, a.group, a.max_bpp))
+    return 0
+
+
+def cmd_side_gaps(a) -> int:
+    from wzcodec.errors import WzError
+    from wzcodec.evaluate import read_rows
+    from wzcodec.reports import MODES, markdown, side_gaps
+
+    modes = [m for m in MODES if (Path(a.side_runs) / m / "per_image.csv").exists()]
+    if not modes:
+        raise WzError(f"no {'/'.join(MODES)} runs under {a.side_runs}")
+    runs = {m: read_rows(Path(a.side_runs) / m) for m in modes}
+    print(markdown(side_gaps(read_rows(a.true_run), runs), modes))
+    return 0
+
+
 def cmd_report(a) -> int:
     import json
 
@@ -592,6 +615,22 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--out", required=True)
     v.set_defaults(func=cmd_eval)
 
+    bdp = sub.add_parser(
+        "bd-rate", help="BD-rate of every method of one or more eval runs against any one"
+    )
+    bdp.add_argument("anchor", help="the reference method, e.g. heic or 'avif-si[y1]'")
+    bdp.add_argument("runs", nargs="+", help="wz eval run folders (or per_image.csv files)")
+    bdp.add_argument("--group", default="all", help="all, gray or color")
+    bdp.add_argument("--max-bpp", type=float, help="only rate points of at most B bpp")
+    bdp.set_defaults(func=cmd_bd_rate)
+
+    sgp = sub.add_parser(
+        "side-gaps", help="table of side images that lie: true y vs each --side run"
+    )
+    sgp.add_argument("true_run", help="the run with the true y (folder or per_image.csv)")
+    sgp.add_argument("side_runs", help="a folder holding one run per --side mode (other, ...)")
+    sgp.set_defaults(func=cmd_side_gaps)
+
     rp = sub.add_parser(
         "report", help="(re)write a wz eval run's report.html, optionally with new image views"
     )
@@ -664,6 +703,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except WzError as e:
         return _fail(str(e))
+    except BrokenPipeError:  # `wz bd-rate ... | head`: the reader left; nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as e:  # unwritable output, full disk, permission denied ...
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
         return _fail(f"{where}{e.strerror or e}")
