@@ -97,3 +97,14 @@ def test_wz_bd_rate_prints_every_method_against_any_anchor(run):
     assert {line.split()[0] for line in out.splitlines()[1:]} >= {"avif", "avif-si", "heic"}
     code, _, err = run_cli("bd-rate", "nothing", str(run))
     assert code == 2 and "no nothing rows" in err
+
+
+def test_wz_plot_and_equal_bpp_read_a_run(run, tmp_path):
+    code, out, err = run_cli("equal-bpp", str(run), "avif-si", "avif")
+    assert code == 0, err
+    assert "q20: 2 images" in out
+    png = tmp_path / "gain.png"
+    code, _, err = run_cli("plot", str(run), "--models", "avif-si", "--gain", "--out", str(png))
+    assert code == 0 and png.stat().st_size > 0, err
+    code, _, err = run_cli("plot", str(run), "--models", "nope", "--out", str(png))
+    assert code == 2 and "no rows of nope" in err

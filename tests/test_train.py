@@ -252,13 +252,8 @@ def test_resume_loads_entropy_tables_of_another_length():
 
 
 def test_equal_bpp_comparison_interpolates_the_other_curve_per_image(tmp_path):
-    import importlib.util
-    from pathlib import Path
+    from wzcodec import reports as mod
 
-    path = Path(__file__).resolve().parents[1] / "scripts/compare_at_equal_bpp.py"
-    spec = importlib.util.spec_from_file_location("compare_at_equal_bpp", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
     rows = ["model,quality,image,bpp,psnr", "a,1,i,0.5,31", "a,2,i,3.0,40"]
     rows += ["b,10,i,0.2,28", "b,20,i,1.0,32"]
     (tmp_path / "p.csv").write_text("\n".join(rows) + "\n")

@@ -399,6 +399,43 @@ def cmd_side_gaps(a) -> int:
     return 0
 
 
+def cmd_equal_bpp(a) -> int:
+    from wzcodec.reports import compare
+
+    path = Path(a.run)
+    path = _check_readable(str(path / "per_image.csv" if path.is_dir() else path))
+    rows = compare(str(path), a.a, a.b)
+    if not rows:
+        from wzcodec.errors import WzError
+
+        raise WzError(f"{path}: no image has both {a.a} and {a.b} at overlapping rates")
+    print(f"quality of {a.a}: images, {a.a} better, mean PSNR({a.a}) - PSNR({a.b})")
+    for q, n, wins, mean in rows:
+        print(f"  q{q:g}: {n} images, better on {wins}, {mean:+.2f} dB")
+    return 0
+
+
+def cmd_plot(a) -> int:
+    from wzcodec.errors import WzError
+    from wzcodec.evaluate import plot, read_rows, summarize
+    from wzcodec.reports import plot_gain
+
+    _check_writable(Path(a.out))
+    rows = read_rows(a.run)
+    want = a.models.split(",")
+    missing = sorted(set(want) - {r["model"] for r in rows})
+    if missing:
+        raise WzError(f"{a.run} has no rows of {', '.join(missing)}")
+    summary = summarize([r for r in rows if r["model"] in want])
+    title = a.title or Path(a.run).name
+    if a.gain:
+        plot_gain(summary["all"], Path(a.out), title)
+    else:
+        plot(summary, Path(a.out), a.metric, title)
+    print(f"wrote {a.out}")
+    return 0
+
+
 def cmd_report(a) -> int:
     import json
 
@@ -630,6 +667,23 @@ def build_parser() -> argparse.ArgumentParser:
     sgp.add_argument("true_run", help="the run with the true y (folder or per_image.csv)")
     sgp.add_argument("side_runs", help="a folder holding one run per --side mode (other, ...)")
     sgp.set_defaults(func=cmd_side_gaps)
+
+    eq = sub.add_parser(
+        "equal-bpp", help="per rate point: PSNR of method A minus B's at A's bpp, per image"
+    )
+    eq.add_argument("run", help="a wz eval run folder or its per_image.csv")
+    eq.add_argument("a")
+    eq.add_argument("b")
+    eq.set_defaults(func=cmd_equal_bpp)
+
+    pl = sub.add_parser("plot", help="RD plot (or gain over the base decode) of chosen methods")
+    pl.add_argument("run", help="a wz eval run folder (or its per_image.csv)")
+    pl.add_argument("--models", required=True, help="comma-separated methods to draw")
+    pl.add_argument("--metric", default="psnr", choices=["psnr", "ms_ssim_db"])
+    pl.add_argument("--title", default="")
+    pl.add_argument("--gain", action="store_true", help="PSNR over the base decode, same bytes")
+    pl.add_argument("--out", required=True, help="the PNG to write")
+    pl.set_defaults(func=cmd_plot)
 
     rp = sub.add_parser(
         "report", help="(re)write a wz eval run's report.html, optionally with new image views"

@@ -1,4 +1,5 @@
-"""The tables the README and docs/ print from ``wz eval`` runs (``wz bd-rate``, ``wz side-gaps``).
+"""Tables and plots made from ``wz eval`` runs: ``wz bd-rate``, ``wz side-gaps``,
+``wz equal-bpp``, ``wz plot``.
 
     per_image.csv of one or more runs ──► combined_rows ──► summarize ──► BD-rate against any
                                                                         method (``bd_rates``)
@@ -10,13 +11,15 @@ coded the same images (``check_mergeable``).
 
 from __future__ import annotations
 
+import csv
 import math
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 
 from wzcodec.errors import WzError
-from wzcodec.evaluate import bd_table, check_mergeable, summarize
+from wzcodec.evaluate import bd_table, check_mergeable, save_figure, summarize
 
 
 def combined_rows(runs: list[list[dict]]) -> list[dict]:
@@ -102,3 +105,47 @@ def markdown(rows: list[dict], modes: list[str]) -> str:
         cells += [f"{r[m]:.2f} (gap {r[f'{m}_gap']:+.3f} dB)" for m in modes]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def compare(path: str, a: str, b: str) -> list[tuple[float, int, int, float]]:
+    """[(quality of a, images compared, images where a wins, mean PSNR difference dB)]."""
+    curves: dict = defaultdict(lambda: defaultdict(list))
+    with open(path, newline="") as f:
+        for r in csv.DictReader(f):
+            curves[r["image"]][r["model"]].append(
+                (float(r["quality"]), float(r["bpp"]), float(r["psnr"]))
+            )
+    by_q: dict = defaultdict(list)
+    for models in curves.values():
+        if a not in models or b not in models:
+            continue
+        other = sorted(models[b], key=lambda p: p[1])
+        bpps, psnrs = [p[1] for p in other], [p[2] for p in other]
+        for q, bpp, p in models[a]:
+            if bpps[0] <= bpp <= bpps[-1]:  # no extrapolation
+                by_q[q].append(p - float(np.interp(bpp, bpps, psnrs)))
+    return [(q, len(d), sum(x > 0 for x in d), float(np.mean(d))) for q, d in sorted(by_q.items())]
+
+
+def plot_gain(models: dict, path: Path, title: str) -> None:
+    """PSNR of each model over a base codec minus its base decode's, against bpp."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for m, pts in sorted(models.items()):
+        pts = [p for p in sorted(pts, key=lambda p: p["bpp"]) if math.isfinite(p["psnr_base"])]
+        if pts:
+            style = "-" if m.endswith("-si") else ":"
+            ax.plot([p["bpp"] for p in pts], [p["psnr"] - p["psnr_base"] for p in pts], style,
+                    marker="o", ms=3, label=m)  # fmt: skip
+    ax.axhline(0, color="gray", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("bits per pixel (real file, log scale)")
+    ax.set_ylabel("PSNR gain over the base decode (dB)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    save_figure(fig, path)
