@@ -53,7 +53,8 @@ def _assert_user_error(code: int, err: str, *fragments: str) -> None:
         (["encode", "{d}/missing.png", "-o", "{d}/out.wz"], "no such file"),
         (["encode", "{d}/not_image.png", "-o", "{d}/out.wz"], "not a readable image"),
         (["encode", "{d}/empty.png", "-o", "{d}/out.wz"], "not a readable image"),
-        (["encode", "{d}", "-o", "{d}/out.wz"], "directory"),
+        (["decode", "{d}", "-o", "{d}/out.png"], "directory"),
+        (["encode", "{d}", "-o", "{d}/out.wz"], "inputs need an existing folder"),  # its images
         (["encode", "{d}/x.png", "-o", "{d}/no/such/dir/out.wz"], "does not exist"),
         (["encode", "{d}/x.png", "-o", "{d}/out.wz", "--model", "nope"], "unknown model"),
         (["encode", "{d}/x.png", "-o", "{d}/out.wz", "--quality", "9"], "quality"),
