@@ -152,7 +152,7 @@ def _frames(inputs: list[str], suffixes: tuple[str, ...]) -> list[Path]:
     if len(inputs) == 1 and Path(inputs[0]).is_dir():
         files = sorted(f for f in Path(inputs[0]).iterdir() if f.suffix.lower() in suffixes)
         if not files:
-            raise WzError(f"{inputs[0]}: no {', '.join(suffixes)} files in this folder")
+            raise WzError(f"{inputs[0]}: a directory with no {', '.join(suffixes)} files")
         return files
     return [_check_readable(i) for i in inputs]
 
