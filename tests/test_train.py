@@ -42,8 +42,9 @@ def test_tiny_run_logs_checkpoints_and_exports_loadable_weights(tmp_path, tiny_s
 
 
 def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path, tiny_stereo):
+    steps = 24  # enough that the run is still going when the poll below sees step 3
     cfg = tiny_config(
-        tmp_path / "c.yaml", tiny_stereo, steps=8, checkpoint_every_steps=1, val_every=100
+        tmp_path / "c.yaml", tiny_stereo, steps=steps, checkpoint_every_steps=1, val_every=100
     )
     torch.set_num_threads(1)
     try:
@@ -72,17 +73,17 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path, tiny_st
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         killed_at = _state(ckpt)["step"]
-        assert killed_at < 8, "the run finished before it could be killed"
+        assert killed_at < steps, "the run finished before it could be killed"
         train(cfg, tmp_path / "killed", resume=True, progress=False)
     finally:
         torch.set_num_threads(os.cpu_count() or 1)
     a, b = _state(tmp_path / "straight/checkpoint.pt"), _state(ckpt)
-    assert a["step"] == b["step"] == 8
+    assert a["step"] == b["step"] == steps
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
     assert not list((tmp_path / "killed").glob(".*.tmp"))  # no torn temporary files left
     with open(tmp_path / "killed/log.csv") as f:  # rows after the checkpoint were not kept twice
-        assert [int(r["step"]) for r in csv.DictReader(f)] == list(range(1, 9))
+        assert [int(r["step"]) for r in csv.DictReader(f)] == list(range(1, steps + 1))
 
 
 def test_sigterm_stops_after_the_step_and_leaves_a_fresh_checkpoint(tmp_path, tiny_stereo):
