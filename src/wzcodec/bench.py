@@ -92,8 +92,8 @@ def worker(
         )
     else:  # training throughput at batch 8 of 256x256 crops, bf16 + channels_last
         from wzcodec.models import build
+        from wzcodec.models.compiled import compile_transforms
         from wzcodec.models.loss import RateDistortionLoss
-        from wzcodec.train import compile_transforms
 
         model = build(name).to(memory_format=torch.channels_last).train()
         model.bf16 = True
