@@ -78,6 +78,25 @@ def cmd_encode(a) -> int:
     return 0
 
 
+def _as_wz(path, data: bytes, model: str | None, codec_for) -> bytes:
+    """A .wz file's bytes as they are; a plain .avif / .heic (a camera's) wrapped by the codec
+    of ``model`` (``codec_for(model)``), which must be one over that base codec."""
+    from wzcodec.bitstream import MAGIC
+    from wzcodec.errors import WzError
+
+    if data.startswith(MAGIC):
+        return data
+    if not model:
+        raise WzError(
+            f"{path}: not a .wz file; to refine a plain AVIF or HEIC file, "
+            "give --model avif-si or heic-si"
+        )
+    data = codec_for(model).wrap(data)
+    if not data.startswith(MAGIC):
+        raise WzError(f"{path}: neither a .wz file nor a file {model} refines")
+    return data
+
+
 def cmd_decode(a) -> int:
     from wzcodec.errors import WzError
 
@@ -93,7 +112,6 @@ def cmd_decode(a) -> int:
             _check_readable(path)
 
     import wzcodec
-    from wzcodec.bitstream import MAGIC
     from wzcodec.files import atomic_write_bytes
     from wzcodec.images import image_bytes
 
@@ -107,15 +125,7 @@ def cmd_decode(a) -> int:
         return codecs[model]
 
     for i, (out, data) in enumerate(zip(outs, blobs, strict=True)):
-        if not data.startswith(MAGIC):  # a plain .avif / .heic for a model over that codec
-            if not a.model:
-                raise WzError(
-                    f"{a.input[i]}: not a .wz file; to refine a plain AVIF or HEIC file, "
-                    "give --model avif-si or heic-si"
-                )
-            data = get(a.model).wrap(data)
-            if not data.startswith(MAGIC):
-                raise WzError(f"{a.input[i]}: neither a .wz file nor a file {a.model} refines")
+        data = _as_wz(a.input[i], data, a.model, get)
         header = wzcodec.read_header(data)
         if a.model and header.model != a.model:
             raise WzError(f"{a.input[i]}: was coded by {header.model}, not --model {a.model}")
@@ -194,10 +204,7 @@ def cmd_decode_seq(a) -> int:
         raise WzError(f"{frames[0]}: not a .wz file; for plain AVIF / HEIC frames give --model")
     codec = wzcodec.load(model, weights=a.weights, bf16=False if a.fp32 else None)
     for i, data in enumerate(blobs):
-        if not data.startswith(MAGIC):
-            blobs[i] = codec.wrap(data)
-            if not blobs[i].startswith(MAGIC):
-                raise WzError(f"{frames[i]}: neither a .wz file nor a file {model} refines")
+        blobs[i] = _as_wz(frames[i], data, model, lambda _: codec)
         if wzcodec.read_header(blobs[i]).model != model:
             raise WzError(f"{frames[i]}: was coded by another model than {model}")
     if codec.max_sides == 1 and a.refs + len(cameras) > 1:
