@@ -25,6 +25,7 @@ from wzcodec.evaluate import SIDE_MODES, bd_table, read_rows
 from wzcodec.files import atomic_write_bytes
 from wzcodec.images import image_bytes
 from wzcodec.metrics import psnr
+from wzcodec.reports import means
 
 CROP = (192, 320)  # the per-image views' crop (rows, columns)
 CAPTIONS = ("original", "without y", "with y", "y")
@@ -56,23 +57,14 @@ def side_lies(runs: dict[str, Path]) -> list[dict]:
     decode} of the side models in runs of the same images that gave the decoder another side
     image (``--side``), keyed by mode."""
     table: dict = {}
-    for mode, run in runs.items():
-        for r in read_rows(run):
-            if r["model"] in classical.CODECS:
-                continue
-            key = (r["model"], r["quality"])
-            row = table.setdefault(key, {"model": r["model"], "quality": r["quality"]})
-            row.setdefault("_" + mode, []).append((r["psnr"], r["psnr"] - r["psnr_base"], r["bpp"]))
-    out = []
-    for row in table.values():
-        for mode in SIDE_MODES:
-            vals = row.pop("_" + mode, None)
-            if vals:
-                row[mode] = float(np.mean([v[0] for v in vals]))
-                row[mode + "_gain"] = float(np.mean([v[1] for v in vals]))
-                row["bpp"] = float(np.mean([v[2] for v in vals]))
-        out.append(row)
-    return sorted(out, key=lambda r: (r["model"], r["quality"]))
+    for mode in (m for m in SIDE_MODES if m in runs):
+        rows = [r for r in read_rows(runs[mode]) if r["model"] not in classical.CODECS]
+        gains = means(rows, value=lambda r: r["psnr"] - r["psnr_base"])
+        bpps = means(rows, value=lambda r: r["bpp"])
+        for (m, q), p in means(rows).items():
+            row = table.setdefault((m, q), {"model": m, "quality": q})
+            row.update({mode: p, mode + "_gain": gains[(m, q)], "bpp": bpps[(m, q)]})
+    return [table[k] for k in sorted(table)]
 
 
 def find_side_runs(run: Path, own_mode: str) -> dict[str, Path]:

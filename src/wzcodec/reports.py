@@ -68,11 +68,14 @@ MODES = {
 }
 
 
-def _means(rows: list[dict], images: set[str]) -> dict[tuple[str, float], float]:
+def means(
+    rows: list[dict], images: set[str] | None = None, value=lambda r: r["psnr"]
+) -> dict[tuple[str, float], float]:
+    """{(model, quality): mean of ``value(row)``} over the rows of ``images`` (default all)."""
     acc: dict = defaultdict(list)
     for r in rows:
-        if r["image"] in images:
-            acc[(r["model"], r["quality"])].append(r["psnr"])
+        if images is None or r["image"] in images:
+            acc[(r["model"], r["quality"])].append(value(r))
     return {k: float(np.mean(v)) for k, v in acc.items()}
 
 
@@ -80,8 +83,8 @@ def side_gaps(true_rows: list[dict], runs: dict[str, list[dict]]) -> list[dict]:
     """[{model, quality, true, <mode>: psnr, <mode>_gap: true - psnr}] for every (model,
     quality) measured with the true y and in every stress run, on the stress runs' images."""
     images = {r["image"] for rows in runs.values() for r in rows}
-    true = _means(true_rows, images)
-    per_mode = {m: _means(rows, images) for m, rows in runs.items()}
+    true = means(true_rows, images)
+    per_mode = {m: means(rows, images) for m, rows in runs.items()}
     order = ["hyperprior", "ndic", "atn", "atn-paper", "dsin"]
     keys = sorted(
         (k for k in true if all(k in v for v in per_mode.values())),
@@ -90,8 +93,8 @@ def side_gaps(true_rows: list[dict], runs: dict[str, list[dict]]) -> list[dict]:
     out = []
     for model, q in keys:
         row = {"model": model, "quality": q, "true": true[(model, q)]}
-        for m, means in per_mode.items():
-            row[m] = means[(model, q)]
+        for m, psnrs in per_mode.items():
+            row[m] = psnrs[(model, q)]
             row[f"{m}_gap"] = row["true"] - row[m]
         out.append(row)
     return out
