@@ -83,19 +83,16 @@ def load_pairs(
         raise WzError(f"no pairs in {spec!r} for split {split!r}")
     out = []
     for p in pairs:
-        x = read_rgb(p.x)
+
+        def read(path, source=p.source) -> np.ndarray:  # under the protocol
+            img = read_rgb(path)
+            return paper_view(img, source) if protocol == "paper" else img
+
+        x = read(p.x)
         if p.extra:
-            picked = _pick(p.sides, sides)
-            y = [
-                paper_view(read_rgb(s), p.source) if protocol == "paper" else read_rgb(s)
-                for s in picked
-            ]
+            y = [read(s) for s in _pick(p.sides, sides)]
         else:
-            y = read_rgb(p.y) if p.y is not None else x
-            if protocol == "paper":
-                y = paper_view(y, p.source)
-        if protocol == "paper":
-            x = paper_view(x, p.source)
+            y = read(p.y) if p.y is not None else x
         out.append((p.name, x, y))
     return out
 
