@@ -29,7 +29,9 @@ from pathlib import Path
 import torch
 
 from wzcodec.models import build
-from wzcodec.train import _val_pairs, validate
+from wzcodec.training.config import resolve
+from wzcodec.training.data import val_pairs
+from wzcodec.training.validate import validate
 from wzcodec.weights import load_weights, save_weights
 
 SIDE_PREFIXES = ("e_y.", "e_w.", "d_y.", "cams.", "eb_y.", "eb_w.")
@@ -72,7 +74,7 @@ def main() -> None:
                 "val_split": "train",
             }
         }
-        pairs = _val_pairs(cfg)
+        pairs = val_pairs(resolve(cfg))
         hp_cfg = json.loads(a.hyperprior.with_suffix(".json").read_text())["config"]
         hp = build("hyperprior", **hp_cfg)
         hp.load_state_dict(load_weights(a.hyperprior))

@@ -197,7 +197,7 @@ def test_refiner_training_resumes_exactly_logs_side_gaps_and_exports(tmp_path, t
     import csv
     import json
 
-    from wzcodec.train import train
+    from wzcodec.training import train
     from wzcodec.weights import export
 
     cfg = _refiner_config(tmp_path / "r.yaml", tiny_stereo, tmp_path / "cache")
@@ -245,7 +245,7 @@ def test_cam_alignment_mixes_y_pixels_only():
 def test_both_alignment_starts_as_the_matching_refiner(small):
     from wzcodec.images import to_tensor
     from wzcodec.models import build
-    from wzcodec.train_refiner import start_from_dsin
+    from wzcodec.training.refiner import start_from_dsin
 
     x, y = small
     xt, yt = to_tensor(x)[None], to_tensor(y)[None]
@@ -276,7 +276,7 @@ def test_a_single_photo_trains_as_a_shifted_relit_pseudo_pair(tmp_path, small):
 
     from PIL import Image
 
-    from wzcodec.train_refiner import SHIFT, RefinerData, _cache_path
+    from wzcodec.training.refiner import SHIFT, RefinerData, _cache_path
 
     x, _ = small
     src = tmp_path / "photo.png"

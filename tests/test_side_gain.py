@@ -14,7 +14,7 @@ from tests.conftest import tiny_config
 from wzcodec.codec import WEIGHTS_DIR
 from wzcodec.data.protocols import paper_view
 from wzcodec.metrics import psnr
-from wzcodec.train import train
+from wzcodec.training import train
 from wzcodec.weights import export
 
 MARGIN_DB = 0.05

@@ -15,7 +15,7 @@ import torch
 
 import wzcodec
 from tests.conftest import run_cli, tiny_config
-from wzcodec.train import train
+from wzcodec.training import train
 from wzcodec.weights import export
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -225,7 +225,7 @@ def test_every_shipped_config_names_a_registered_model_and_builds(tmp_path):
     from pathlib import Path
 
     from wzcodec.models import build
-    from wzcodec.train import check_config, load_config
+    from wzcodec.training import check_config, load_config
 
     configs = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"))
     assert {c.stem for c in configs} >= {"hyperprior", "ndic", "atn", "atn-paper", "dsin"}
@@ -264,7 +264,7 @@ def test_equal_bpp_comparison_interpolates_the_other_curve_per_image(tmp_path):
 
 def test_warm_start_from_the_same_model_without_window_keeps_the_new_bias_only(tmp_path):
     from wzcodec.models import build
-    from wzcodec.train import init_model
+    from wzcodec.training.params import init_model
     from wzcodec.weights import save_weights
 
     small = {"N": 16, "M": 24, "levels": 2, "attn_dim": 8, "heads": 2}
@@ -273,14 +273,14 @@ def test_warm_start_from_the_same_model_without_window_keeps_the_new_bias_only(t
     save_weights(src, tmp_path, "atn", fp16=False)
     dst = build("atn", window=3, **small)
     prior = dst.cams[0].col_bias.detach().clone()
-    warm = init_model(dst, {"init_from": str(tmp_path / "atn.safetensors")})
+    warm = init_model(dst, str(tmp_path / "atn.safetensors"))
     assert not any("col_bias" in n for n in warm) and "cams.0.to_q.weight" in warm
     assert torch.equal(dst.cams[0].col_bias, prior)
     assert torch.equal(dst.cams[2].to_k.weight, src.cams[2].to_k.weight)
     with pytest.raises(RuntimeError):  # anything else that does not match is still an error
         init_model(
             build("atn", **{**small, "attn_dim": 16}),
-            {"init_from": str(tmp_path / "atn.safetensors")},
+            str(tmp_path / "atn.safetensors"),
         )
 
 
@@ -403,7 +403,7 @@ def test_training_with_a_frozen_encoder_and_latent_codec_keeps_the_bitstream(tmp
     D_x's first stage trains only the weights that read w (its 24 v̂_x inputs stay)."""
     from wzcodec.errors import WzError
     from wzcodec.models import build
-    from wzcodec.train import freeze_input_channels
+    from wzcodec.training.params import freeze_input_channels
     from wzcodec.weights import load_weights, save_weights
 
     small = {"N": 16, "M": 24, "levels": 3, "attn_dim": 8, "heads": 2, "window": 3}
@@ -462,11 +462,11 @@ def test_compiled_transforms_train_as_the_eager_model(tmp_path, tiny_stereo):
 def test_lr_mult_sets_the_learning_rate_by_name_prefix_and_refuses_unknown_prefixes():
     from wzcodec.errors import WzError
     from wzcodec.models import build
-    from wzcodec.train import param_groups
+    from wzcodec.training.params import param_groups
 
     model = build("atn", N=16, M=24, levels=3, attn_dim=16, heads=2)
     cfg = {"lr_mult": {"cams.": 5.0, "cams.2.to_q": 0.5}, "freeze": ["e_x."]}
-    groups, _ = param_groups(model, cfg, warm=set())
+    groups, _ = param_groups(model, set(), **cfg)
     mult = {id(p): g["lr_mult"] for g in groups for p in g["params"]}
     named = dict(model.named_parameters())
     assert mult[id(named["cams.0.to_q.weight"])] == 5.0
@@ -474,7 +474,7 @@ def test_lr_mult_sets_the_learning_rate_by_name_prefix_and_refuses_unknown_prefi
     assert mult[id(named["d_x.0.0.weight"])] == 1.0
     assert id(named["e_x.0.weight"]) not in mult
     with pytest.raises(WzError, match="lr_mult"):
-        param_groups(model, {"lr_mult": {"camz.": 2.0}}, warm=set())
+        param_groups(model, set(), lr_mult={"camz.": 2.0})
 
 
 def test_compile_without_a_cpp_compiler_is_one_line_and_writes_nothing(
@@ -493,7 +493,7 @@ def test_compile_without_a_cpp_compiler_is_one_line_and_writes_nothing(
 
 
 def test_side_curriculum_replaces_y_by_a_shifted_relit_x_with_probability_p():
-    from wzcodec.train import easy_side
+    from wzcodec.training.data import easy_side
 
     gen = torch.Generator().manual_seed(0)
     x, y = torch.rand(6, 3, 16, 32), torch.rand(6, 3, 16, 32)
@@ -534,7 +534,7 @@ def test_a_misspelt_config_key_is_refused_in_one_line_before_anything_is_written
 def test_every_config_key_train_accepts_is_documented_in_the_training_guide():
     from pathlib import Path
 
-    from wzcodec.train import CONFIG_KEYS, DATA_KEYS
+    from wzcodec.training.config import CONFIG_KEYS, DATA_KEYS
 
     guide = (Path(__file__).resolve().parents[1] / "docs/training.md").read_text()
     assert not [k for k in sorted(CONFIG_KEYS | DATA_KEYS) if f"`{k}`" not in guide]
@@ -555,7 +555,7 @@ def test_oracle_side_mode_gives_x_itself_and_every_side_mode_is_a_cli_choice():
 
 
 def test_shifted_copies_move_x_by_the_tokens_they_return():
-    from wzcodec.train import shifted_copies
+    from wzcodec.training.data import shifted_copies
 
     gen = torch.Generator().manual_seed(0)
     x = 0.3 + 0.4 * torch.rand(6, 3, 64, 96)  # no clamping after gain and offset
@@ -570,7 +570,7 @@ def test_shifted_copies_move_x_by_the_tokens_they_return():
 def _refused_before_writing(tmp_path, model: str, option: str, message: str) -> None:
     """A one-step config of ``model`` with ``option`` fails with ``message``, writing nothing."""
     from wzcodec.errors import WzError
-    from wzcodec.train import train
+    from wzcodec.training import train
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text(

@@ -303,7 +303,7 @@ def cmd_train(a) -> int:
     import yaml
 
     from wzcodec.errors import WzError
-    from wzcodec.train import train
+    from wzcodec.training import train
 
     overrides = {}
     for item in a.set or []:

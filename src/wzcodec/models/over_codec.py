@@ -164,7 +164,7 @@ class OverCodec(CodecModel):
 
     def gate(self, bpp: float | None, base: str | None = None) -> float:
         """α(bpp): how much of R's residual to add at the base file's rate, linear in log2 bpp
-        between ``GATE_KNOTS`` (flat beyond). Fitted after training (``train_refiner.
+        between ``GATE_KNOTS`` (flat beyond). Fitted after training (``training.refiner.
         calibrate``: the largest mean PSNR gain on train pairs); 1 before, and in training."""
         if bpp is None:
             return 1.0

@@ -11,18 +11,10 @@ the net must learn to leave x̂ alone when y does not match. Single photos (a ``
 become pseudo-pairs: y is a crop of the same photo, shifted up to ±48 columns and ±4 rows and
 re-lit (gain 0.8..1.2, offset ±0.05): a stereo pair with one disparity.
 
-Config keys: ``model``, ``model_config``, ``data`` (``train``: specs; ``val``, ``val_count``,
-``val_split``), ``bases`` (default: the model's own base), ``qualities`` ({base: [q, ...]},
-default the classical sweep), ``both_directions`` (a stereo pair trains as x -> y and y -> x),
-``cache`` (folder of base decodes, shared by runs), ``workers``, ``crop`` ([h, w]), ``batch``,
-``lr``, ``lr_warmup``, ``lr_drop_at``, ``lr_drop_after_minutes``, ``steps``, ``seed``, ``bf16``,
-``clip`` (gradient norm), ``init`` (``dsin``: start R from the shipped dsin fusion net),
-``calibrate`` (after training, fit the rate gate α(bpp) on this many train pairs; see
-``calibrate``), ``serve`` (matching settings for coding, set after training and before the
-gate is fitted, e.g. ``{scale: 1}``: train at half-resolution matching, serve at full),
-``unrelated_p``, ``val_every``, ``log_every``, ``checkpoint_minutes``. The log's ``psnr``
-column is the mean training gain over the base decode, in dB. Resume, checkpoints, signals and logs
-are ``train.py``'s.
+The config keys and their defaults are ``config.REFINER_DEFAULTS``; ``docs/training.md``
+explains them. The log's ``psnr`` column is the mean training gain over the base decode, in dB.
+Checkpoints, resume, signals and the log are the end-to-end loop's (``checkpoint.py``,
+``log.py``).
 """
 
 from __future__ import annotations
@@ -48,14 +40,19 @@ from wzcodec.files import atomic_write_bytes
 from wzcodec.images import image_bytes, is_gray, read_rgb
 from wzcodec.models import MODELS, build
 from wzcodec.models.over_codec import GATE_KNOTS
+from wzcodec.training.checkpoint import (
+    CHECKPOINT,
+    StopOnSignal,
+    load_checkpoint,
+    restore_rng,
+    rng_state,
+    save_checkpoint,
+)
+from wzcodec.training.config import learning_rate
+from wzcodec.training.log import Log
+from wzcodec.training.validate import psnr
 
 EPS = 1e-4  # MSE floor of the loss: crops above 40 dB PSNR weigh less (the gate is for them)
-KEYS = frozenset(
-    {"model", "model_config", "data", "bases", "qualities", "both_directions", "cache"}
-    | {"workers", "crop", "batch", "lr", "lr_warmup", "lr_drop_at", "steps", "seed", "bf16"}
-    | {"unrelated_p", "val_every", "log_every", "checkpoint_minutes", "lr_drop_after_minutes"}
-    | {"clip", "init", "calibrate", "serve"}
-)
 
 
 def _gray_or_rgb(img: np.ndarray) -> np.ndarray:
@@ -188,10 +185,6 @@ def _pairs(specs: list[str], split: str, both: bool) -> list[tuple[Path, Path]]:
     return out
 
 
-def _psnr(mse: float) -> float:
-    return -10 * math.log10(max(mse, 1e-12))
-
-
 @torch.no_grad()
 def validate(model, val: list, bases: dict[str, list[int]]) -> dict:
     """PSNR of the base decode, the refinement with the true y, with an unrelated y and with
@@ -205,10 +198,10 @@ def validate(model, val: list, bases: dict[str, list[int]]) -> dict:
                 x_hat = decs[(base, q)]
                 other = val[(i + 1) % len(val)][1]
                 other = other if other.shape == y.shape else y.flip(-1).flip(-2)
-                acc["base"].append(_psnr(((x_hat - x) ** 2).mean().item()))
+                acc["base"].append(psnr(((x_hat - x) ** 2).mean().item()))
                 for case, side in (("true", y), ("other", other), ("none", None)):
                     out = model(x_hat, side)["x_hat"].clamp(0, 1)
-                    acc[case].append(_psnr(((out - x) ** 2).mean().item()))
+                    acc[case].append(psnr(((out - x) ** 2).mean().item()))
             m = {k: float(np.mean(v)) for k, v in acc.items()}
             res[f"val_psnr_base_{base}_q{q}"] = m["base"]
             res[f"val_psnr_{base}_q{q}"] = m["true"]
@@ -220,11 +213,11 @@ def validate(model, val: list, bases: dict[str, list[int]]) -> dict:
 
 
 def _val_set(cfg: dict, bases: dict[str, list[int]]) -> list:
-    spec = cfg["data"].get("val")
-    if not spec:
+    data = cfg["data"]
+    if not data["val"]:
         return []
-    pairs = from_spec(spec, split=cfg["data"].get("val_split", "test"))
-    count = cfg["data"].get("val_count", 4)
+    pairs = from_spec(data["val"], split=data["val_split"])
+    count = data["val_count"]
     pairs = [p for p in pairs if p.y is not None]
     pairs = pairs[:: max(1, len(pairs) // count)][:count]
     out = []
@@ -254,19 +247,6 @@ def start_from_dsin(model) -> None:
     model.refiner.load_state_dict(start)
 
 
-def check_config(cfg: dict) -> None:
-    """Refuse unknown keys and missing required ones before anything runs."""
-    unknown = sorted(set(cfg) - KEYS)
-    if unknown:
-        raise WzError(f"unknown config key(s) for a refiner: {', '.join(unknown)}")
-    bad = sorted(set(cfg.get("serve") or {}) - {"scale", "search_v", "sigma"})
-    if bad:
-        raise WzError(f"serve: only scale, search_v and sigma can change after training: {bad}")
-    missing = [k for k in ("model", "data", "batch", "lr", "steps") if k not in cfg]
-    if missing:
-        raise WzError(f"config lacks required key(s): {', '.join(missing)}")
-
-
 def train(
     cfg: dict,
     out_dir: str | Path,
@@ -275,136 +255,137 @@ def train(
     max_minutes: float | None = None,
     progress: bool = True,
 ) -> dict:
-    """Train (or resume) a refiner; ``cfg`` is the loaded config (see the module docstring)."""
-    from wzcodec.train import CHECKPOINT, _Log, _StopOnSignal, save_checkpoint
-
-    check_config(cfg)
-    cls = MODELS[cfg["model"]]
-    bases = list(cfg.get("bases", [cls.base_codec]))
-    for b in bases:
-        if b not in classical.CODECS:
-            raise WzError(f"bases: unknown codec {b!r}")
-    qualities = {
-        b: list((cfg.get("qualities") or {}).get(b, classical.CODECS[b][2])) for b in bases
-    }
-    out_dir = Path(out_dir)
-    seed = cfg.get("seed", 0)
-    torch.manual_seed(seed)
-    gen_seed = random.Random(seed)
-    model = build(cfg["model"], **cfg.get("model_config", {}))
-    model.bf16 = bool(cfg.get("bf16", False))
+    """Train (or resume) a refiner; ``cfg`` is a checked, resolved config (``config.py``)."""
+    cfg = _with_bases(cfg)
+    qualities, out_dir = cfg["qualities"], Path(out_dir)
+    torch.manual_seed(cfg["seed"])
+    rng = random.Random(cfg["seed"])
+    model = build(cfg["model"], **cfg["model_config"])
+    model.bf16 = bool(cfg["bf16"])
     model = model.to(memory_format=torch.channels_last)
-    if cfg.get("init") == "dsin":  # overwritten below when resuming
+    if cfg["init"] == "dsin":  # overwritten below when resuming
         start_from_dsin(model)
-    elif cfg.get("init") is not None:
+    elif cfg["init"] is not None:
         raise WzError(f"init: unknown start {cfg['init']!r} (known: dsin)")
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])  # R, and CamAlign if any
-    step, elapsed, rng = 0, 0.0, gen_seed
-    ckpt_path = out_dir / CHECKPOINT
-    state = None
+    ckpt_path, state = out_dir / CHECKPOINT, None
     if resume and ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        step, elapsed = state["step"], state.get("elapsed", 0.0)
+        state = load_checkpoint(ckpt_path, model, opt, weights_only=False)
+    step, elapsed = (state["step"], state.get("elapsed", 0.0)) if state else (0, 0.0)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-
-    specs = cfg["data"]["train"]
-    pairs = _pairs(
-        [specs] if isinstance(specs, str) else specs, "train", cfg.get("both_directions", True)
-    )
-    if not pairs:
-        raise WzError("no training pairs")
-    cache = Path(cfg.get("cache", "runs/base-decodes"))
-    precompute(sorted({p[0] for p in pairs}), qualities, cache, int(cfg.get("workers", 1)))
-    crop = cfg.get("crop", [128, 512])
-    crop = (crop, crop) if isinstance(crop, int) else tuple(crop)
-    data = RefinerData(pairs, qualities, cache, crop)
+    pairs, data = _train_data(cfg)
     val = _val_set(cfg, qualities)
     if state is not None:  # the random streams last, after everything that draws from them
-        torch.set_rng_state(state["rng"][0]["torch"])
-        rng.setstate(_tuplify(state["rng"][0]["python"]))
-    log = _Log(out_dir, fresh=step == 0, step=step)
+        restore_rng(state["rng"], rng=rng)
+    log = Log(out_dir, fresh=step == 0, step=step)
     total = min(cfg["steps"], max_steps) if max_steps else cfg["steps"]
-    unrelated_p = float(cfg.get("unrelated_p", 0.1))
 
     def checkpoint() -> None:
-        rngs = [{"torch": torch.get_rng_state(), "python": rng.getstate()}]
+        rngs = [rng_state(rng=rng)]
         save_checkpoint(ckpt_path, model, opt, None, step, rngs, cfg, elapsed + time.time() - t0)
 
     t0 = last = time.time()
-    window: list[tuple[float, float]] = []
+    window: list[float] = []
     metrics: dict = {}
     if val and step == 0:  # where the start stands, for the log's first row
-        log.write(
-            0,
-            0.0,
-            {"loss": 0.0, "bpp": 0.0, "psnr": 0.0, "lr": 0.0, **validate(model, val, qualities)},
-        )
+        start = {"loss": 0.0, "bpp": 0.0, "psnr": 0.0, "lr": 0.0}
+        log.write(0, 0.0, {**start, **validate(model, val, qualities)})
     bar = tqdm(total=total, initial=step, disable=not progress, desc=cfg["model"])
-    stop = _StopOnSignal()
+    stop = StopOnSignal()
     model.train()
     try:
         while step < total:
             if max_minutes is not None and time.time() - t0 > max_minutes * 60:
                 break
-            lr = cfg["lr"] * min(1.0, (step + 1) / max(1, cfg.get("lr_warmup", 0)))
-            lr *= 0.1 ** sum(step >= s for s in cfg.get("lr_drop_at", []))
-            minutes = (elapsed + time.time() - t0) / 60
-            lr *= 0.1 ** sum(minutes >= m for m in cfg.get("lr_drop_after_minutes", []))
-            for g in opt.param_groups:
-                g["lr"] = lr
-            items = [data.sample(rng, unrelated_p) for _ in range(cfg["batch"])]
-            x, x_hat, y = (
-                torch.stack(t).contiguous(memory_format=torch.channels_last)
-                for t in zip(*items, strict=True)
-            )
-            out = model(x_hat, y)["x_hat"]
-            # the gain in dB over the base decode, per crop (quality-blind: each crop counts
-            # alike); EPS (a 40 dB floor) keeps near-perfect crops from dominating
-            mse = ((out - x) ** 2).flatten(1).mean(1) + EPS
-            base = ((x_hat - x) ** 2).flatten(1).mean(1) + EPS
-            loss = (10 * torch.log10(mse / base)).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.get("clip"):
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip"])
-            opt.step()
+            lr = learning_rate(cfg, step, (elapsed + time.time() - t0) / 60)
+            window.append(_step(model, opt, data, rng, cfg, lr))
             step += 1
             bar.update(1)
-            window.append((loss.item(), _psnr(base.mean().item())))
-            if step % cfg.get("log_every", 25) == 0 or step == total:
-                gain = -float(np.mean([w[0] for w in window]))
+            if step % cfg["log_every"] == 0 or step == total:
+                gain = -float(np.mean(window))
                 metrics = {"loss": -gain, "bpp": 0.0, "psnr": gain, "lr": lr}
                 window.clear()
-                if val and (step % cfg.get("val_every", 250) == 0 or step == total):
+                if val and (step % cfg["val_every"] == 0 or step == total):
                     metrics.update(validate(model, val, qualities))
                 log.write(step, elapsed + time.time() - t0, metrics)
                 bar.set_postfix(gain_db=f"{gain:.3f}")
             if stop.requested:
                 break
-            if time.time() - last > cfg.get("checkpoint_minutes", 5) * 60:
+            if time.time() - last > cfg["checkpoint_minutes"] * 60:
                 checkpoint()
                 last = time.time()
     finally:
         stop.restore()
     bar.close()
     checkpoint()
-    serve = cfg.get("serve") or {}
-    if (cfg.get("calibrate") or serve) and not stop.requested:
-        for k, v in serve.items():
-            setattr(model, k, v)
-            model.config[k] = v
-        if cfg.get("calibrate"):
-            n = int(cfg["calibrate"])
-            real = [p for p in pairs if p[1] is not None]
-            report = calibrate(model, real[:: max(1, len(real) // n)][:n], qualities)
-            (out_dir / "gate.json").write_text(json.dumps(report, indent=1))
-        cfg = {**cfg, "model_config": {**cfg.get("model_config", {}), **serve}}  # for export
+    if (cfg["calibrate"] or cfg["serve"]) and not stop.requested:
+        cfg = _serve_and_calibrate(model, cfg, pairs, out_dir)  # the checkpoint's config too
         checkpoint()
     log.close()
     return {**metrics, "step": step}
+
+
+def _with_bases(cfg: dict) -> dict:
+    """``bases`` (default: the model's own) and ``qualities`` (default: each base's classical
+    sweep) filled in, so the checkpoint records what was trained."""
+    bases = list(cfg["bases"] or [MODELS[cfg["model"]].base_codec])
+    for b in bases:
+        if b not in classical.CODECS:
+            raise WzError(f"bases: unknown codec {b!r}")
+    qualities = {b: list(cfg["qualities"].get(b, classical.CODECS[b][2])) for b in bases}
+    return {**cfg, "bases": bases, "qualities": qualities}
+
+
+def _train_data(cfg: dict) -> tuple[list, RefinerData]:
+    """The train pairs and their crops, base decodes coded into the cache first."""
+    specs = cfg["data"]["train"]
+    specs = [specs] if isinstance(specs, str) else specs
+    pairs = _pairs(specs, "train", cfg["both_directions"])
+    if not pairs:
+        raise WzError("no training pairs")
+    cache = Path(cfg["cache"])
+    precompute(sorted({p[0] for p in pairs}), cfg["qualities"], cache, int(cfg["workers"]))
+    crop = cfg["crop"]
+    crop = (crop, crop) if isinstance(crop, int) else tuple(crop)
+    return pairs, RefinerData(pairs, cfg["qualities"], cache, crop)
+
+
+def _step(model, opt, data: RefinerData, rng: random.Random, cfg: dict, lr: float) -> float:
+    """One optimizer step; returns its loss (dB lost against the base decode)."""
+    for g in opt.param_groups:
+        g["lr"] = lr
+    items = [data.sample(rng, float(cfg["unrelated_p"])) for _ in range(cfg["batch"])]
+    x, x_hat, y = (
+        torch.stack(t).contiguous(memory_format=torch.channels_last)
+        for t in zip(*items, strict=True)
+    )
+    out = model(x_hat, y)["x_hat"]
+    # the gain in dB over the base decode, per crop (quality-blind: each crop counts alike);
+    # EPS (a 40 dB floor) keeps near-perfect crops from dominating
+    mse = ((out - x) ** 2).flatten(1).mean(1) + EPS
+    base = ((x_hat - x) ** 2).flatten(1).mean(1) + EPS
+    loss = (10 * torch.log10(mse / base)).mean()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg["clip"]:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip"])
+    opt.step()
+    return loss.item()
+
+
+def _serve_and_calibrate(model, cfg: dict, pairs: list, out_dir: Path) -> dict:
+    """Set the ``serve`` matching settings, fit the gate on ``calibrate`` train pairs
+    (gate.json); returns the config with ``serve`` folded into ``model_config``."""
+    for k, v in cfg["serve"].items():
+        setattr(model, k, v)
+        model.config[k] = v
+    if cfg["calibrate"]:
+        n = int(cfg["calibrate"])
+        real = [p for p in pairs if p[1] is not None]
+        report = calibrate(model, real[:: max(1, len(real) // n)][:n], cfg["qualities"])
+        (out_dir / "gate.json").write_text(json.dumps(report, indent=1))
+    return {**cfg, "model_config": {**cfg["model_config"], **cfg["serve"]}}
 
 
 @torch.no_grad()
@@ -467,7 +448,3 @@ def fit_gate(t: np.ndarray, passes: int = 4) -> np.ndarray:
     alpha[: seen[0]] = alpha[seen[0]]
     alpha[seen[-1] + 1 :] = 0.0
     return alpha
-
-
-def _tuplify(x):
-    return tuple(_tuplify(v) for v in x) if isinstance(x, (list, tuple)) else x

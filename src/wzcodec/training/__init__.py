@@ -1,0 +1,19 @@
+"""Training: ``wz train`` and ``wzcodec.training.train``.
+
+    config.py       every config key and its default; checks; the learning-rate schedule
+    params.py       the model a config trains: warm start, frozen parts, optimizers
+    data.py         batches (resumable), side-image curricula, matching loss, validation crops
+    loop.py         train(): the end-to-end models' loop (rate-distortion loss, DDP)
+    refiner.py      the loop of the receivers over a standard codec, and their rate gate
+    validate.py     validation: bpp, PSNR, and the PSNR lost with an unrelated or no y
+    checkpoint.py   atomic checkpoints with every random state (exact resume), clean stops
+    log.py          log.csv and TensorBoard
+    distributed.py  torchrun / DDP plumbing
+
+Weight files (``wz export``) are ``wzcodec.weights``'.
+"""
+
+from wzcodec.training.config import check_config, load_config
+from wzcodec.training.loop import train
+
+__all__ = ["check_config", "load_config", "train"]
