@@ -27,15 +27,15 @@ demo: install
 	$(BIN)/python -m wzcodec demo --out demo-out
 
 test: install
-	$(BIN)/ruff check src tests benchmarks fuzz scripts
+	$(BIN)/ruff check src tests benchmarks fuzz scripts experiments
 	$(BIN)/python -m pytest -q
 
 test-slow: install
 	$(BIN)/python -m pytest -q -m slow
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks fuzz scripts
-	$(BIN)/ruff format --check src tests benchmarks fuzz scripts
+	$(BIN)/ruff check src tests benchmarks fuzz scripts experiments
+	$(BIN)/ruff format --check src tests benchmarks fuzz scripts experiments
 
 clean:
 	rm -rf demo-out build dist .pytest_cache

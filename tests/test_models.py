@@ -461,7 +461,7 @@ def test_attention_alignment_counts_same_row_and_plausible_disparities():
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "scripts/attention_alignment.py"
+    path = Path(__file__).resolve().parents[1] / "experiments/atn-side-path/attention_alignment.py"
     spec = importlib.util.spec_from_file_location("attention_alignment", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -482,7 +482,7 @@ def test_side_probe_finds_no_side_gain_in_a_model_that_ignores_y(tiny_stereo, ca
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "scripts/side_probe.py"
+    path = Path(__file__).resolve().parents[1] / "experiments/atn-side-path/side_probe.py"
     spec = importlib.util.spec_from_file_location("side_probe", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -519,7 +519,7 @@ def test_fusion_probe_scores_atn_and_each_side_image_with_dsins_fusion(tiny_ster
     import sys
     from pathlib import Path
 
-    scripts = Path(__file__).resolve().parents[1] / "scripts"
+    scripts = Path(__file__).resolve().parents[1] / "experiments/atn-side-path"
     sys.path.insert(0, str(scripts))  # it imports side_probe's helpers
     try:
         spec = importlib.util.spec_from_file_location("fusion_probe", scripts / "fusion_probe.py")

@@ -237,6 +237,33 @@ def test_every_shipped_config_names_a_registered_model_and_builds(tmp_path):
             assert len(cfg["lambdas"]) == model.levels >= 6
 
 
+def test_configs_hold_one_recipe_per_shipped_weights_file_saying_how_it_was_made():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    configs = {c.stem: c for c in (root / "configs").glob("*.yaml")}
+    weights = {w.stem for w in (root / "src/wzcodec/weights").glob("*.safetensors")}
+    assert set(configs) == weights and not [p for p in (root / "configs").iterdir() if p.is_dir()]
+    for name, c in configs.items():
+        header = [line for line in c.read_text().splitlines() if line.startswith("#")]
+        assert any("How the shipped weights were made" in line for line in header), name
+
+
+def test_every_experiment_config_still_passes_the_checks_and_builds():
+    from pathlib import Path
+
+    from wzcodec.models import build
+    from wzcodec.training import check_config, load_config
+
+    root = Path(__file__).resolve().parents[1] / "experiments"
+    configs = sorted(root.rglob("*.yaml"))
+    assert len(configs) >= 20
+    for c in configs:
+        cfg = load_config(c)
+        check_config(cfg)
+        build(cfg["model"], **cfg.get("model_config", {}))
+
+
 def test_resume_loads_entropy_tables_of_another_length():
     from wzcodec.models import build
 

@@ -8,7 +8,7 @@
 - ``dsin match``: DSIN's y_syn, patches of y cut where atn's ŷ (y decoded without a side
   image) correlates best with x̂.
 
-    python scripts/fusion_probe.py --weights runs/atn-match-export/atn.safetensors
+    python experiments/atn-side-path/fusion_probe.py --weights runs/atn-match-export/atn.safetensors
 
 Crops as in ``side_probe.py`` (top-left 384x768 of every 6th stereo test pair, 7 pairs).
 """

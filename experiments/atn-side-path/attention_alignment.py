@@ -9,10 +9,13 @@ pairs (x = left, y = right, so x's column c appears in y at c - d, d >= 0), head
 - ``identity`` (with ``--oracle``, y = x itself): share whose strongest key is the query's
   own position, where a matcher must look when y is x.
 
-    python scripts/attention_alignment.py --data stereo:../shared/data/stereo --every 6
-    python scripts/attention_alignment.py --weights runs/x/atn.safetensors --max-disparity 16
-    python scripts/attention_alignment.py --warm-start src/wzcodec/weights/hyperprior.safetensors
-    python scripts/attention_alignment.py --oracle
+    (from the repository root)
+    python experiments/atn-side-path/attention_alignment.py --every 6
+    python experiments/atn-side-path/attention_alignment.py --weights runs/x/atn.safetensors \
+        --max-disparity 16
+    python experiments/atn-side-path/attention_alignment.py \
+        --warm-start src/wzcodec/weights/hyperprior.safetensors
+    python experiments/atn-side-path/attention_alignment.py --oracle
 """
 
 from __future__ import annotations

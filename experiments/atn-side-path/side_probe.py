@@ -2,8 +2,9 @@
 forward pass with rounded latents, no bitstream: minutes, where ``wz eval --side`` takes an
 hour): mean PSNR of x̂ with the true y, another pair's y, no y, and y = x itself (the oracle).
 
-    python scripts/side_probe.py --model atn
-    python scripts/side_probe.py --model atn --weights runs/atn-match-export/atn.safetensors
+    python experiments/atn-side-path/side_probe.py --model atn
+    python experiments/atn-side-path/side_probe.py --model atn \
+        --weights runs/atn-match-export/atn.safetensors
 
 Crops are the top-left 384x768 (or less) of every 6th stereo test pair, 7 pairs by default;
 ``--protocol paper`` takes whole pairs under the paper protocol (128x256) instead.
