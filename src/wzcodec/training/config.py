@@ -31,9 +31,9 @@ DEFAULTS: dict = {
     "side_lr_mult": 1.0,  # lr multiplier of parameters a warm start did not load
     "freeze": [],  # name prefixes of parameters that do not train
     "freeze_input_channels": {},  # {conv weight: n}: its first n input channels do not train
-    "side_curriculum": None,  # {steps, max_shift}: y starts as a shifted copy of x
-    "coarse_latent": None,  # {p, factors}: D_x also trains on coarser latents
-    "match_loss": None,  # {weight, max_shift}: supervised matching loss on the CAMs
+    "side_curriculum": None,  # {steps, max_shift (0)}: y starts as a shifted copy of x
+    "coarse_latent": None,  # {p, max_factor (4)}: D_x also trains on coarser latents
+    "match_loss": None,  # {weight (1), max_shift (64)}: supervised matching loss, CAMs
     "aux_lr": 1e-3,  # lr of the entropy bottleneck's quantiles
     "clip": None,  # gradient-norm clip
     "bf16": False,  # bf16 autocast for the transforms (entropy models stay fp32)
