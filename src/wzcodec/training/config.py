@@ -125,10 +125,12 @@ def check_config(cfg: dict) -> None:
 
 
 def resolve(cfg: dict) -> dict:
-    """``cfg`` with every key it leaves out set to its default."""
+    """``cfg`` with every key it leaves out set to its default, and ``data.train`` a list."""
     defaults = REFINER_DEFAULTS if is_refiner(cfg) else DEFAULTS
     out = {**defaults, **cfg}
     out["data"] = {**DATA_DEFAULTS, **(cfg.get("data") or {})}
+    if isinstance(out["data"].get("train"), str):  # one spec
+        out["data"]["train"] = [out["data"]["train"]]
     return out
 
 

@@ -36,9 +36,7 @@ class Batches:
 
 def train_batches(cfg: dict, gen: torch.Generator, per_rank: int, device: str) -> Batches:
     """Batches of ``per_rank`` crops of the train splits of every ``data.train`` spec."""
-    specs = cfg["data"]["train"]
-    specs = [specs] if isinstance(specs, str) else list(specs)
-    pairs = [p for spec in specs for p in from_spec(spec, split="train")]
+    pairs = [p for spec in cfg["data"]["train"] for p in from_spec(spec, split="train")]
     transform = TrainTransform(crop=cfg["crop"], protocol=cfg["train_protocol"])
     return Batches(PairDataset(pairs, transform=transform), per_rank, gen, device)
 

@@ -339,9 +339,7 @@ def _with_bases(cfg: dict) -> dict:
 
 def _train_data(cfg: dict) -> tuple[list, RefinerData]:
     """The train pairs and their crops, base decodes coded into the cache first."""
-    specs = cfg["data"]["train"]
-    specs = [specs] if isinstance(specs, str) else specs
-    pairs = _pairs(specs, "train", cfg["both_directions"])
+    pairs = _pairs(cfg["data"]["train"], "train", cfg["both_directions"])
     if not pairs:
         raise WzError("no training pairs")
     cache = Path(cfg["cache"])
