@@ -37,10 +37,23 @@ CODECS: dict[str, tuple[str, dict, list[int]]] = {
     "avif": ("AVIF", {"speed": 6, "subsampling": "4:2:0"}, [2, 10, 20, 30, 40, 50, 60, 70, 80]),
     "jxl": ("JXL", {"effort": 7}, [2, 10, 20, 30, 45, 60, 75, 85, 92]),
     "heic": ("HEIF", {"chroma": 420}, [1, 10, 20, 30, 40, 50, 60, 70, 85]),
+    # the anchors at their strongest: libaom's slowest practical speed (about 10x the time of
+    # speed 6) and x265's slowest preset; their files are plain AVIF / HEIC files
+    "avif-s2": ("AVIF", {"speed": 2, "subsampling": "4:2:0"}, [2, 10, 20, 30, 40, 50, 60, 70, 80]),
+    "heic-slow": (
+        "HEIF",
+        {"chroma": 420, "enc_params": {"preset": "placebo"}},
+        [1, 10, 20, 30, 40, 50, 60, 70, 85],
+    ),
 }
 
+MAX_QUALITY = {name: 100 for name in CODECS}
 
-MAX_QUALITY = {"jpeg": 100, "webp": 100, "avif": 100, "jxl": 100, "heic": 100}
+
+def family(codec: str) -> str:
+    """The file format a codec setting writes (``avif-s2`` -> ``avif``)."""
+    return codec.split("-")[0]
+
 
 _HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"}
 

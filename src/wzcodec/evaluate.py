@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from wzcodec import classical
+from wzcodec import classical, interview
 from wzcodec.bitstream import parse
 from wzcodec.codec import CODING_THREADS, load
 from wzcodec.data import from_spec
@@ -170,6 +170,11 @@ def _lie(y: np.ndarray, mode: str) -> np.ndarray:
 _CODECS: dict = {}
 
 
+def fixed_method(name: str) -> bool:
+    """A method that is no wzcodec model: a classical codec, or ``hevc-p`` / ``hevc-i``."""
+    return name in classical.CODECS or name in interview.METHODS
+
+
 def _codec(spec: str):
     """``NAME`` (shipped weights) or ``NAME=WEIGHTS.safetensors[@LABEL]`` -> (label, codec),
     cached. The label names the method in the outputs (default NAME): ``@LABEL`` sets apart
@@ -190,6 +195,8 @@ def _jobs(
     for m in models:
         if m in classical.CODECS:
             out += [(m, m, q) for q in classical.CODECS[m][2]]
+        elif m in interview.METHODS:
+            out += [(m, m, q) for q in interview.QPS]
         else:
             label, codec = _codec(m)
             label += suffix if getattr(codec.model, "uses_side", False) else ""
@@ -213,6 +220,12 @@ def _evaluate_image(pairs, i: int, jobs, side_mode: str, estimate: bool) -> list
             dec = time.perf_counter() - t
             extra = {"bpp_est": math.nan, "psnr_base": math.nan}
             rows.append({**base, **_measure(x, x_hat, len(data), enc, dec, **extra)})
+        elif spec in interview.METHODS:  # the encoder sees y: always the true first side image
+            y = pairs[i][2][0] if isinstance(pairs[i][2], list) else pairs[i][2]
+            t = time.perf_counter()
+            size, x_hat = interview.code_pair(x, y, int(q), inter=spec == "hevc-p")
+            extra = {"bpp_est": math.nan, "psnr_base": math.nan}
+            rows.append({**base, **_measure(x, x_hat, size, time.perf_counter() - t, 0.0, **extra)})
         else:
             codec, y = _codec(spec)[1], side_image(pairs, i, side_mode)
             t = time.perf_counter()
@@ -390,7 +403,7 @@ def plot(summary: dict, path: Path, metric: str, title: str) -> None:
         xmax, seen = 1.2, []
         for i, (m, pts) in enumerate(sorted(summary[g].items())):
             pts = sorted(pts, key=lambda p: p["bpp"])
-            style = "--" if m in classical.CODECS else ":" if "(published)" in m else "-"
+            style = "--" if fixed_method(m) else ":" if "(published)" in m else "-"
             ax.plot(
                 [p["bpp"] for p in pts],
                 [p[metric] for p in pts],

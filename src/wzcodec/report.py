@@ -20,8 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wzcodec import classical
-from wzcodec.evaluate import SIDE_MODES, bd_table, read_rows
+from wzcodec.evaluate import SIDE_MODES, bd_table, fixed_method, read_rows
 from wzcodec.files import atomic_write_bytes
 from wzcodec.images import image_bytes
 from wzcodec.metrics import psnr
@@ -58,7 +57,7 @@ def side_lies(runs: dict[str, Path]) -> list[dict]:
     image (``--side``), keyed by mode."""
     table: dict = {}
     for mode in (m for m in SIDE_MODES if m in runs):
-        rows = [r for r in read_rows(runs[mode]) if r["model"] not in classical.CODECS]
+        rows = [r for r in read_rows(runs[mode]) if not fixed_method(r["model"])]
         gains = means(rows, value=lambda r: r["psnr"] - r["psnr_base"])
         bpps = means(rows, value=lambda r: r["bpp"])
         for (m, q), p in means(rows).items():
@@ -97,7 +96,7 @@ def make_views(pairs, models: list[str], quality_index: int = 2, count: int = 3)
     crop where y helped most."""
     from wzcodec.evaluate import _codec
 
-    side_models = [m for m in models if m not in classical.CODECS]
+    side_models = [m for m in models if not fixed_method(m)]
     side_models = [m for m in side_models if getattr(_codec(m)[1].model, "uses_side", False)]
     if not side_models or not pairs:
         return []

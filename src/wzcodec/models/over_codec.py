@@ -47,12 +47,13 @@ from wzcodec.models.base import CodecModel
 from wzcodec.models.dsin import FusionNet, match_patches
 from wzcodec.models.layers import BandCAM, run_bf16
 from wzcodec.models.registry import register
+from wzcodec.receiver.receiver import FlowReceiver
 
 GATE_BASES = ("avif", "heic", "jxl", "webp")
 GATE_KNOTS = [k / 2 for k in range(-10, 7)]  # log2 bpp: 1/32 .. 8 bpp, every half octave
 
 
-ALIGNS = ("match", "cam", "both")
+ALIGNS = ("match", "cam", "both", "flow")
 
 
 class CamAlign(nn.Module):
@@ -110,14 +111,23 @@ class OverCodec(CodecModel):
         sigma: float = 150.0,
         scale: int = 2,
         align: str = "match",
+        width: int = 16,
+        depth: int = 4,
+        blocks: int = 1,
+        middle: int = 2,
+        preset: str = "medium",
     ):
         super().__init__()
         if align not in ALIGNS:
             raise ValueError(f"align: {align!r} is not one of {', '.join(ALIGNS)}")
         self.use_side, self.patch, self.align_mode = use_side, tuple(patch), align
         self.search_v, self.sigma, self.scale = search_v, sigma, scale
-        self.cam = CamAlign() if use_side and align != "match" else None
-        self.refiner = FusionNet(channels, inputs=9 if use_side and align == "both" else 6)
+        self.receiver = self.cam = self.refiner = None
+        if align == "flow":  # the flow receiver (receiver/): dense flow and a rate-aware U-Net
+            self.receiver = FlowReceiver(width, depth, blocks, middle, preset, use_side)
+        else:
+            self.cam = CamAlign() if use_side and align != "match" else None
+            self.refiner = FusionNet(channels, inputs=9 if use_side and align == "both" else 6)
         for base in GATE_BASES:  # trust in R per rate (``gate``), one curve per base codec
             self.register_buffer(f"gate_{base}", torch.ones(len(GATE_KNOTS)))
         self.bf16 = False
@@ -172,14 +182,24 @@ class OverCodec(CodecModel):
         return float(np.interp(math.log2(max(bpp, 1e-6)), GATE_KNOTS, values))
 
     def refine(
-        self, x_hat: Tensor, y: Tensor | list[Tensor] | None, bpp: float | None = None
+        self,
+        x_hat: Tensor,
+        y: Tensor | list[Tensor] | None,
+        bpp: float | None = None,
+        gated: bool = True,
     ) -> Tensor:
-        """x̃ = x̂ + α(bpp)·R(x̂, y_syn); x̂ itself without y. ``y``: one side image or a list."""
-        alpha = self.gate(bpp)
+        """x̃ = x̂ + α(bpp)·R(x̂, y_syn); x̂ itself without y. ``y``: one side image or a list.
+        ``gated`` False: α = 1 (fitting the gate). The flow receiver is told ``bpp`` (its rate
+        input; 0.25 when not known)."""
+        alpha = self.gate(bpp) if gated else 1.0
         if isinstance(y, (list, tuple)) and not y:
             y = None
         if alpha == 0.0 or (self.use_side and y is None):
             return x_hat  # before the matching: a gated-off file costs only its base decode
+        if self.receiver is not None:
+            sides = None if y is None else list(y) if isinstance(y, (list, tuple)) else [y]
+            r = self.receiver(x_hat, sides, 0.25 if bpp is None else bpp)
+            return x_hat + alpha * r
         y_syn = self.align(x_hat, y) if self.use_side else x_hat
         return x_hat + alpha * run_bf16(self.bf16, self.refiner, x_hat, y_syn)
 

@@ -74,6 +74,11 @@ REFINER_DEFAULTS: dict = {
     "val_every": 250,
     "log_every": 25,
     "checkpoint_minutes": 5,
+    # the flow receiver (model_config align: flow; training/flow.py)
+    "aligned_cache": "runs/aligned",  # y aligned onto each base decode, shared by runs
+    "aligned_per_pair": 8,  # (base, quality, y kind) draws aligned per pair
+    "decoded_y_p": 0.3,  # share of draws whose y is the other image's base decode
+    "val_hold": 0,  # hold every n-th real pair out of training (validation, gate); 0: none
 }
 REFINER_KEYS = frozenset(REFINER_REQUIRED) | frozenset(REFINER_DEFAULTS)
 SERVE_KEYS = frozenset({"scale", "search_v", "sigma"})

@@ -62,6 +62,10 @@ def train(
     cfg = {**load_config(config_path), **numbers(overrides or {})}
     check_config(cfg)
     cfg = resolve(cfg)
+    if is_refiner(cfg) and cfg["model_config"].get("align") == "flow":
+        from wzcodec.training import flow
+
+        return flow.train(cfg, out_dir, resume, max_steps, max_minutes, progress)
     if is_refiner(cfg):
         return refiner.train(cfg, out_dir, resume, max_steps, max_minutes, progress)
     dist, out_dir = Dist(), Path(out_dir)

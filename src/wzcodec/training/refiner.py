@@ -65,11 +65,17 @@ def _cache_path(cache: Path, base: str, q: int, src: Path) -> Path:
     return cache / base / f"q{q}" / f"{src.stem}-{key}.png"
 
 
+def size_path(decode: Path) -> Path:
+    """Where the cache keeps a base decode's file size in bytes (a text file beside it)."""
+    return decode.with_suffix(".bytes")
+
+
 def _code_one(job: tuple[str, str, int, str]) -> None:
     src, base, q, dst = job
     x = read_rgb(src)
-    dec = classical.decode(classical.encode(base, x, q))
-    atomic_write_bytes(Path(dst), image_bytes(_gray_or_rgb(dec)))
+    data = classical.encode(base, x, q)
+    atomic_write_bytes(Path(dst), image_bytes(_gray_or_rgb(classical.decode(data))))
+    atomic_write_bytes(size_path(Path(dst)), str(len(data)).encode())
 
 
 def precompute(images: list[Path], qualities: dict[str, list[int]], cache: Path, workers: int):
@@ -79,7 +85,7 @@ def precompute(images: list[Path], qualities: dict[str, list[int]], cache: Path,
         for base, qs in qualities.items()
         for q in qs
         for src in images
-        if not _cache_path(cache, base, q, src).exists()
+        if not size_path(_cache_path(cache, base, q, src)).exists()
     ]
     for _, _, _, dst in jobs:
         Path(dst).parent.mkdir(parents=True, exist_ok=True)
@@ -397,8 +403,9 @@ def calibrate(model, pairs, qualities: dict[str, list[int]]) -> dict:
     curves, the per-quality gains on these pairs (dB, gated) and the samples."""
     model.eval()
     report: dict = {"knots_log2_bpp": GATE_KNOTS}
+    samples: dict[str, list] = {}  # base -> [log2 bpp, |e|², <e,r>, |r|², q] (pixel means)
     for base, qs in qualities.items():
-        samples = []  # [log2 bpp, |e|², <e,r>, |r|², q] (means over pixels)
+        samples[base] = []
         for x_path, y_path in pairs:
             x, y = read_rgb(x_path), read_rgb(y_path)
             if x.shape != y.shape:
@@ -407,17 +414,21 @@ def calibrate(model, pairs, qualities: dict[str, list[int]]) -> dict:
             for q in qs:
                 data = classical.encode(base, x, q)
                 x_hat = _rgb(classical.decode(data))[None]
-                r, e = model.refine(x_hat, yt) - x_hat, xt - x_hat
                 bpp = 8 * len(data) / (x.shape[0] * x.shape[1])
+                r, e = model.refine(x_hat, yt, bpp=bpp, gated=False) - x_hat, xt - x_hat
                 stats = [(e * e).mean(), (e * r).mean(), (r * r).mean()]
-                samples.append([math.log2(bpp), *(v.item() for v in stats), q])
-        alpha = fit_gate(np.array(samples, dtype=float))
-        getattr(model, f"gate_{base}").copy_(torch.from_numpy(alpha).float())
-        gains = {}
-        for q in qs:
-            t = np.array([v for v in samples if v[4] == q], dtype=float)
-            gains[q] = float(_gain_db(t, np.interp(t[:, 0], GATE_KNOTS, alpha)).mean())
-        report[base] = {"alpha": alpha.tolist(), "gain_db": gains, "samples": samples}
+                samples[base].append([math.log2(bpp), *(v.item() for v in stats), q])
+    # one curve per file format: the settings of one format (avif, avif-s2) share it
+    for fam in sorted({classical.family(b) for b in qualities}):
+        mine = [b for b in qualities if classical.family(b) == fam]
+        alpha = fit_gate(np.array([v for b in mine for v in samples[b]], dtype=float))
+        getattr(model, f"gate_{fam}").copy_(torch.from_numpy(alpha).float())
+        for base in mine:
+            gains = {}
+            for q in qualities[base]:
+                t = np.array([v for v in samples[base] if v[4] == q], dtype=float)
+                gains[q] = float(_gain_db(t, np.interp(t[:, 0], GATE_KNOTS, alpha)).mean())
+            report[base] = {"alpha": alpha.tolist(), "gain_db": gains, "samples": samples[base]}
     model.train()
     return report
 

@@ -1,0 +1,124 @@
+"""The flow receiver (wzcodec.receiver): alignment, fusion net, its trainer, and the
+"encoder sees y" ceiling it is measured against."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from wzcodec.images import to_tensor
+from wzcodec.metrics import psnr
+from wzcodec.models import build
+from wzcodec.receiver.align import align, align_many
+
+
+def _shifted(x: np.ndarray, dx: int) -> np.ndarray:
+    """x moved ``dx`` columns to the left (a stereo right view of one flat disparity)."""
+    return np.ascontiguousarray(np.concatenate([x[:, dx:], x[:, -dx:][:, ::-1]], 1))
+
+
+def test_flow_undoes_a_shift_and_marks_where_it_leaves_the_frame(motorcycle):
+    x = motorcycle[0][100:356, 100:484]
+    y = _shifted(x, 12)
+    a = align(x, y)
+    inner = (slice(8, -8), slice(24, -8))
+    assert psnr(x[inner], (a.y[inner] * 255).round().astype(np.uint8)) > 35
+    assert psnr(x, y) < 25  # the shift itself costs a lot
+    # x(p) = y(p - 12): x's first 12 columns have no partner; the flow points out of y there
+    assert a.conf[:, :4, 1].mean() < 0.2 and a.conf[:, 24:, 1].mean() > 0.95
+    assert a.trust[inner].mean() > 0.5
+
+
+def test_an_unrelated_side_image_is_trusted_less_than_the_true_one(motorcycle, oakd):
+    x, y = motorcycle[0][:480, :640], motorcycle[1][:480, :640]
+    true, other = align(x, y), align(x, oakd[1])
+    assert other.trust.mean() < 0.5 * true.trust.mean()
+
+
+def test_several_sides_take_per_pixel_the_most_trusted(motorcycle, oakd):
+    x, y = motorcycle[0][:480, :640], motorcycle[1][:480, :640]
+    both = align_many(x, [oakd[1], y])
+    true = align(x, y)
+    assert both.trust.mean() >= true.trust.mean() - 1e-6
+    picked_true = np.all(both.y == true.y, axis=2).mean()
+    assert picked_true > 0.8
+
+
+@pytest.fixture(scope="module")
+def flow_model():
+    torch.manual_seed(0)
+    return build("avif-si", align="flow", width=8, depth=2, blocks=1, middle=1).eval()
+
+
+def test_untrained_flow_receiver_returns_the_base_decode_exactly(flow_model, motorcycle):
+    x_hat, y = (to_tensor(m[:120, :200])[None] for m in motorcycle)
+    with torch.no_grad():
+        assert torch.equal(flow_model.refine(x_hat, y, bpp=0.1), x_hat)
+        assert flow_model.refine(x_hat, None, bpp=0.1) is x_hat
+
+
+def test_the_fusion_net_sees_the_rate_and_the_side_image(motorcycle):
+    torch.manual_seed(0)
+    m = build("avif-si", align="flow", width=8, depth=2, blocks=1, middle=1).eval()
+    for p in m.receiver.fusion.parameters():  # as after training: nothing left at zero
+        torch.nn.init.normal_(p, std=0.1)
+    x_hat, y = (to_tensor(im[:120, :200])[None] for im in motorcycle)
+    with torch.no_grad():
+        low, high = m.refine(x_hat, y, bpp=0.05), m.refine(x_hat, y, bpp=2.0)
+        other = m.refine(x_hat, y.flip(-1), bpp=0.05)
+    assert (low - high).abs().mean() > 1e-4
+    assert (low - other).abs().mean() > 1e-4
+
+
+def _flow_config(path, data, **kw) -> dict:
+    cfg = {
+        "model": "avif-si",
+        "model_config": {"align": "flow", "width": 8, "depth": 2, "blocks": 1, "middle": 1},
+        "bases": ["avif"],
+        "qualities": {"avif": [20, 60]},
+        "data": {"train": [f"stereo:{data}"], "val_count": 1},
+        "val_hold": 2,
+        "cache": str(path / "dec"),
+        "aligned_cache": str(path / "al"),
+        "aligned_per_pair": 2,
+        "crop": [64, 64],
+        "batch": 2,
+        "lr": 1e-3,
+        "steps": 4,
+        "val_every": 2,
+        "log_every": 2,
+        **kw,
+    }
+    (path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    return path / "c.yaml"
+
+
+def test_flow_training_logs_the_side_gap_and_resumes_exactly(tmp_path, tiny_stereo):
+    from wzcodec.training import train
+
+    torch.set_num_threads(1)
+    cfg = _flow_config(tmp_path, tiny_stereo)
+    train(cfg, tmp_path / "straight", progress=False)
+    train(cfg, tmp_path / "split", progress=False, max_steps=2)
+    train(cfg, tmp_path / "split", progress=False, resume=True)
+    a = torch.load(tmp_path / "straight/checkpoint.pt", weights_only=False)
+    b = torch.load(tmp_path / "split/checkpoint.pt", weights_only=False)
+    assert a["step"] == b["step"] == 4
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k
+    log = (tmp_path / "straight/log.csv").read_text()
+    for key in ("val_gain_true", "val_gain_other", "val_gain_none"):
+        assert key in log
+
+
+def test_an_encoder_that_sees_y_needs_fewer_bits_for_x(motorcycle):
+    pytest.importorskip("av")
+    from wzcodec.interview import code_pair
+
+    x, y = (np.ascontiguousarray(m[100:356, 100:484]) for m in motorcycle)
+    p_bytes, p_hat = code_pair(x, y, 32, inter=True)
+    i_bytes, i_hat = code_pair(x, y, 32, inter=False)
+    assert p_hat.shape == x.shape and psnr(x, p_hat) > 25 and psnr(x, i_hat) > 25
+    assert p_bytes < 0.8 * i_bytes
