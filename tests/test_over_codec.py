@@ -55,6 +55,22 @@ def test_a_plain_camera_file_decodes_and_is_refined_with_y(si, small):
     assert psnr(x, refined) > psnr(x, classical.decode(plain))
 
 
+def test_a_camera_file_at_the_slowest_settings_is_refined_too(si, small):
+    x, y = small
+    slow = {"avif-si": "avif-s2", "heic-si": "heic-slow"}[si.name]
+    plain = classical.encode(slow, x, 25)  # libaom speed 2 / x265 placebo: still plain files
+    assert classical.sniff(plain) == si.model.base_codec
+    assert psnr(x, si.decode(plain, side=y)) > psnr(x, classical.decode(plain))
+
+
+def test_a_file_made_with_another_receiver_decodes_with_this_one(si, small):
+    x, y = small
+    bs = parse(si.encode(x, quality=20))
+    bs.header.weights_id = bytes(8)  # as if an older (or newer) receiver had shipped
+    other = bs.to_bytes()
+    assert np.array_equal(si.decode(other, side=y), si.decode(si.encode(x, quality=20), side=y))
+
+
 def test_a_plain_file_of_another_base_is_refused(small):
     x, _ = small
     with pytest.raises(WzError, match=r"bad magic|not a wzcodec"):

@@ -122,3 +122,16 @@ def test_an_encoder_that_sees_y_needs_fewer_bits_for_x(motorcycle):
     i_bytes, i_hat = code_pair(x, y, 32, inter=False)
     assert p_hat.shape == x.shape and psnr(x, p_hat) > 25 and psnr(x, i_hat) > 25
     assert p_bytes < 0.8 * i_bytes
+
+
+def test_eval_measures_the_p_frame_ceiling_and_a_decoded_side_image(tiny_stereo):
+    from wzcodec.evaluate import evaluate, load_pairs
+
+    pairs = load_pairs(f"stereo:{tiny_stereo}", "test", "native")[:1]
+    rows = evaluate(pairs, ["hevc-p", "hevc-i"], progress=False)
+    at = {(r["model"], r["quality"]): r for r in rows}
+    assert at[("hevc-p", 37)]["bytes"] < at[("hevc-i", 37)]["bytes"]
+    kw = {"models": ["avif-si"], "qualities": [20], "progress": False}
+    true = evaluate(pairs, side_mode="true", **kw)[0]
+    decoded = evaluate(pairs, side_mode="decoded", **kw)[0]
+    assert true["bytes"] == decoded["bytes"] and true["psnr"] != decoded["psnr"]

@@ -639,9 +639,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     v.add_argument(
         "--side",
-        choices=["true", "other", "shifted", "dark", "none", "oracle"],
+        choices=["true", "other", "shifted", "dark", "none", "oracle", "decoded"],
         default="true",
-        help="what the decoder gets as side image (stress tests: a lying or no y; oracle: y = x)",
+        help="what the decoder gets as side image (stress tests: a lying or no y; oracle: y = x; "
+        "decoded: y as its camera sent it, same codec and quality)",
     )
     v.add_argument(
         "--sides",

@@ -132,16 +132,18 @@ def _measure(x, x_hat, nbytes, enc, dec, **extra) -> dict:
     }
 
 
-SIDE_MODES = ("true", "other", "shifted", "dark", "none", "oracle")
+SIDE_MODES = ("true", "other", "shifted", "dark", "none", "oracle", "decoded")
 
 
 def side_image(pairs, i: int, mode: str) -> np.ndarray | list[np.ndarray] | None:
     """The side image the decoder gets for pair i: the true y, or a lying one (another pair's
     y resized to fit, y shifted 32 px to the right, y at half brightness), none, or the oracle
     y = x itself: the most any side image could give this decoder. A pair with several side
-    images gets them all, each lying the same way (``other``: the other pair's first)."""
+    images gets them all, each lying the same way (``other``: the other pair's first).
+    ``decoded``: the true y, which the caller then codes with the same codec and quality
+    (what a rig's receiver holds when every camera sends; ``_evaluate_image``)."""
     _, x, y = pairs[i]
-    if mode == "true":
+    if mode in ("true", "decoded"):
         return y
     if mode == "oracle":
         return x
@@ -158,6 +160,10 @@ def side_image(pairs, i: int, mode: str) -> np.ndarray | list[np.ndarray] | None
     if isinstance(y, list):
         return [_lie(s, mode) for s in y]
     return _lie(y, mode)
+
+
+def _as_list(y) -> list:
+    return y if isinstance(y, list) else [y]
 
 
 def _lie(y: np.ndarray, mode: str) -> np.ndarray:
@@ -228,6 +234,9 @@ def _evaluate_image(pairs, i: int, jobs, side_mode: str, estimate: bool) -> list
             rows.append({**base, **_measure(x, x_hat, size, time.perf_counter() - t, 0.0, **extra)})
         else:
             codec, y = _codec(spec)[1], side_image(pairs, i, side_mode)
+            if side_mode == "decoded" and y is not None:  # each side image as its camera sent it
+                ys = [codec.decode(codec.encode(s, quality=q)) for s in _as_list(y)]
+                y = ys if isinstance(y, list) else ys[0]
             t = time.perf_counter()
             data = codec.encode(x, quality=q)
             enc = time.perf_counter() - t
