@@ -135,3 +135,23 @@ def test_eval_measures_the_p_frame_ceiling_and_a_decoded_side_image(tiny_stereo)
     true = evaluate(pairs, side_mode="true", **kw)[0]
     decoded = evaluate(pairs, side_mode="decoded", **kw)[0]
     assert true["bytes"] == decoded["bytes"] and true["psnr"] != decoded["psnr"]
+
+
+def test_row_attention_starts_as_identity_and_finds_a_shift_along_the_row():
+    from wzcodec.receiver.row_attention import RowAttention
+
+    torch.manual_seed(0)
+    m = RowAttention(8, window=3)
+    x = torch.nn.functional.normalize(torch.randn(1, 8, 6, 20), dim=1)
+    y = torch.roll(x, 2, dims=-1)  # y's pixel c is x's pixel c - 2
+    assert torch.equal(m(x, y), x)
+    eye = torch.eye(8).view(8, 8, 1, 1)
+    with torch.no_grad():  # queries and keys that compare raw features; values copied out
+        for conv in (m.q, m.k, m.v, m.out):
+            conv.weight.copy_(eye)
+            conv.bias.zero_()
+        m.q.weight.mul_(100)
+        m.beta.fill_(1.0)
+    m.norm_x = m.norm_y = torch.nn.Identity()
+    found = (m(x, y) - x)[..., 3:-3]  # away from the repeated edges
+    assert (found - x[..., 3:-3]).abs().mean() < 0.01  # each pixel found at shift +2

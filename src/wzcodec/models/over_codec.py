@@ -116,6 +116,7 @@ class OverCodec(CodecModel):
         blocks: int = 1,
         middle: int = 2,
         preset: str = "medium",
+        attention: int = 0,
     ):
         super().__init__()
         if align not in ALIGNS:
@@ -124,7 +125,7 @@ class OverCodec(CodecModel):
         self.search_v, self.sigma, self.scale = search_v, sigma, scale
         self.receiver = self.cam = self.refiner = None
         if align == "flow":  # the flow receiver (receiver/): dense flow and a rate-aware U-Net
-            self.receiver = FlowReceiver(width, depth, blocks, middle, preset, use_side)
+            self.receiver = FlowReceiver(width, depth, blocks, middle, preset, use_side, attention)
         else:
             self.cam = CamAlign() if use_side and align != "match" else None
             self.refiner = FusionNet(channels, inputs=9 if use_side and align == "both" else 6)

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wzcodec.receiver.align import CONF_PLANES
+from wzcodec.receiver.row_attention import RowAttention
 
 INPUTS = 3 + 3 + CONF_PLANES + 1
 
@@ -79,11 +80,25 @@ class FusionUNet(nn.Module):
     """The fusion net (module docstring): ``width`` channels at full resolution, doubled at
     each of the ``depth`` halvings; ``blocks`` NAF blocks per level on each side below full
     resolution, ``middle`` at the bottom. Full resolution holds only plain convolutions (NAF
-    blocks there cost more in elementwise work than all the convolutions together)."""
+    blocks there cost more in elementwise work than all the convolutions together).
+    ``attention`` K > 0: ``RowAttention`` (window ±K) at 1/4 resolution, its keys and values
+    from a small encoder of y_w alone (the ablation of ATN's cross-attention)."""
 
-    def __init__(self, width: int = 16, depth: int = 3, blocks: int = 1, middle: int = 2):
+    def __init__(
+        self, width: int = 16, depth: int = 4, blocks: int = 1, middle: int = 2, attention: int = 0
+    ):
         super().__init__()
         self.depth = depth
+        self.row_attention = None
+        if attention:  # RowAttention at 1/4 resolution over features of y_w alone
+            self.y_enc = nn.Sequential(
+                nn.Conv2d(3, width, 3, padding=1),
+                nn.LeakyReLU(0.1),
+                nn.Conv2d(width, 2 * width, 2, stride=2),
+                nn.LeakyReLU(0.1),
+                nn.Conv2d(2 * width, 4 * width, 2, stride=2),
+            )
+            self.row_attention = RowAttention(4 * width, attention)
         self.intro = nn.Sequential(nn.Conv2d(INPUTS, width, 3, padding=1), nn.LeakyReLU(0.1))
         self.enc, self.down, self.up, self.dec = (nn.ModuleList() for _ in range(4))
         c = width
@@ -108,10 +123,13 @@ class FusionUNet(nn.Module):
         m = 2**self.depth
         t = torch.cat([x_hat, y_w, conf, rate_plane(bpp, h, w).to(x_hat.dtype)], 1)
         t = F.pad(t, (0, -w % m, 0, -h % m), mode="replicate")
+        y_feat = self.y_enc(t[:, 3:6]) if self.row_attention is not None else None
         t = self.intro(t)
         skips = []
-        for enc, down in zip(self.enc, self.down, strict=True):
+        for level, (enc, down) in enumerate(zip(self.enc, self.down, strict=True)):
             t = enc(t)
+            if level == 2 and y_feat is not None:
+                t = self.row_attention(t, y_feat)
             skips.append(t)
             t = down(t)
         t = self.middle(t)

@@ -41,10 +41,11 @@ class FlowReceiver(nn.Module):
         middle: int = 2,
         preset: str = "medium",
         use_side: bool = True,
+        attention: int = 0,
     ):
         super().__init__()
         self.preset, self.use_side = preset, use_side
-        self.fusion = FusionUNet(width, depth, blocks, middle)
+        self.fusion = FusionUNet(width, depth, blocks, middle, attention)
         self.bf16 = False
 
     def align(self, x_hat: Tensor, sides: list[Tensor] | None) -> tuple[Tensor, Tensor]:
