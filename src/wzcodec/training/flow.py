@@ -207,7 +207,7 @@ def validate(model, val: list) -> dict:
     for base, _q, x, x_hat, bpp, sides in val:
         base_psnr = psnr(((x_hat - x) ** 2).mean().item())
         bpp_t = torch.tensor([bpp])
-        cases = {k: v for k, v in sides.items()}
+        cases = {k: v for k, v in sides.items()} if rec.use_side else {}
         cases["none"] = rec.align(x_hat, None)
         for kind, (y_w, conf) in cases.items():
             out = (x_hat + rec.residual(x_hat, y_w, conf, bpp_t)).clamp(0, 1)
@@ -255,6 +255,8 @@ def _step(model, opt, data: FlowData, rng: random.Random, cfg: dict, lr: float) 
         for t in list(zip(*items, strict=True))[:4]
     )
     bpp = torch.tensor([it[4] for it in items], dtype=torch.float32)
+    if not model.receiver.use_side:  # the post-filter ablation: x̂ in place of y
+        y_w, conf = model.receiver.align(x_hat, None)
     out = x_hat + model.receiver.residual(x_hat, y_w, conf, bpp)
     mse = ((out - x) ** 2).flatten(1).mean(1) + EPS
     base = ((x_hat - x) ** 2).flatten(1).mean(1) + EPS
