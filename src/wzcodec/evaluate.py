@@ -13,6 +13,7 @@ original pixel count; "bpp_est" is the learned models' likelihood estimate, for 
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 import multiprocessing
@@ -376,11 +377,45 @@ def read_reference(path: str | Path) -> dict:
     return dict(curves)
 
 
+BEST_CLASSICAL = "best-classical"
+
+
+def best_classical(models: dict, metric: str, n: int = 64) -> list[dict]:
+    """The strongest classical codec at each quality: the lower envelope of every classical
+    method's rate curve (log bpp as a pchip function of ``metric``, over the method's own
+    range), sampled at ``n`` qualities and made non-decreasing. Empty without classical
+    methods."""
+    from scipy.interpolate import PchipInterpolator
+
+    curves = []
+    for m, pts in models.items():
+        d = sorted({p[metric]: p["bpp"] for p in pts}.items()) if m in classical.CODECS else []
+        if len(d) >= 2 and all(r0 < r1 for (_, r0), (_, r1) in itertools.pairwise(d)):
+            q, r = np.array(d).T
+            curves.append((q[0], q[-1], PchipInterpolator(q, np.log(r))))
+    if not curves:
+        return []
+    qs = np.linspace(min(c[0] for c in curves), max(c[1] for c in curves), n)
+    logs = np.array([min(float(f(q)) for lo, hi, f in curves if lo <= q <= hi) for q in qs])
+    # a codec whose range starts higher can need fewer bits than the envelope just below it:
+    # a quality is worth no more bits than any higher one (running minimum from the top)
+    logs = np.minimum.accumulate(logs[::-1])[::-1]
+    keep = np.r_[True, np.diff(logs) > 0]
+    return [
+        {metric: float(q), "bpp": float(np.exp(r))}
+        for q, r in zip(qs[keep], logs[keep], strict=True)
+    ]
+
+
 def bd_table(summary: dict, anchor: str, metric: str = "psnr") -> dict:
-    """BD-rate (%) of every model against ``anchor``, per group; NaN where curves don't overlap."""
+    """BD-rate (%) of every model against ``anchor``, per group; NaN where curves don't overlap.
+    ``anchor`` may be ``best-classical`` (``best_classical``: the strongest classical codec at
+    each rate, per metric)."""
     table: dict = {}
     for g, models in summary.items():
-        if anchor not in models:
+        if anchor == BEST_CLASSICAL:
+            models = {**models, anchor: best_classical(models, metric)}
+        if not models.get(anchor):
             continue
         a = sorted(models[anchor], key=lambda p: p["bpp"])
         for m, pts in models.items():

@@ -19,7 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from wzcodec.errors import WzError
-from wzcodec.evaluate import bd_table, check_mergeable, save_figure, summarize
+from wzcodec.evaluate import (
+    BEST_CLASSICAL,
+    bd_table,
+    check_mergeable,
+    save_figure,
+    summarize,
+)
 
 
 def combined_rows(runs: list[list[dict]]) -> list[dict]:
@@ -43,7 +49,7 @@ def bd_rates(
             g: {m: [p for p in pts if p["bpp"] <= max_bpp] for m, pts in ms.items()}
             for g, ms in summary.items()
         }
-    if anchor not in summary.get(group, {}):
+    if anchor not in summary.get(group, {}) and anchor != BEST_CLASSICAL:
         raise WzError(f"no {anchor} rows in group {group}")
     psnr = bd_table(summary, anchor, "psnr")[group]
     msssim = bd_table(summary, anchor, "ms_ssim_db")[group]
