@@ -113,6 +113,27 @@ def test_flow_training_logs_the_side_gap_and_resumes_exactly(tmp_path, tiny_ster
         assert key in log
 
 
+def test_a_snapshot_of_a_flow_run_ships_and_refines_any_avif_si_file(tmp_path, tiny_stereo, oakd):
+    import importlib.util
+    from pathlib import Path
+
+    import wzcodec
+    from wzcodec.training import train
+
+    torch.set_num_threads(1)
+    train(_flow_config(tmp_path, tiny_stereo), tmp_path / "run", progress=False)
+    path = Path(__file__).resolve().parents[1] / "experiments/flow-receiver/snapshot.py"
+    spec = importlib.util.spec_from_file_location("snapshot", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.main([str(tmp_path / "run"), "--out", str(tmp_path / "w")])
+    new = wzcodec.load("avif-si", weights=tmp_path / "w/refiner-si.safetensors")
+    assert new.model.receiver is not None and new.weights_id != wzcodec.load("avif-si").weights_id
+    x, y = oakd
+    data = wzcodec.load("avif-si").encode(x, quality=20)  # coded with the shipped receiver
+    assert psnr(x, new.decode(data, side=y)) >= psnr(x, new.decode(data)) - 0.05
+
+
 def test_an_encoder_that_sees_y_needs_fewer_bits_for_x(motorcycle):
     pytest.importorskip("av")
     from wzcodec.interview import code_pair
