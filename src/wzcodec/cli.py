@@ -621,7 +621,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--models",
         default="hyperprior,jpeg,webp,avif,jxl,heic",
-        help="classical codecs, learned models, or NAME=WEIGHTS.safetensors[@LABEL] "
+        help="classical codecs (jpeg, webp, avif, avif-s2 = libaom speed 2, jxl, heic, "
+        "heic-slow = x265 placebo), hevc-p / hevc-i (x265 coding x after y as a P-frame / "
+        "intra: the encoder-sees-y ceiling), learned models, or NAME=WEIGHTS.safetensors[@LABEL] "
         "(LABEL: its name in the outputs)",
     )
     v.add_argument(
