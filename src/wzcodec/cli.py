@@ -665,7 +665,11 @@ def build_parser() -> argparse.ArgumentParser:
     bdp = sub.add_parser(
         "bd-rate", help="BD-rate of every method of one or more eval runs against any one"
     )
-    bdp.add_argument("anchor", help="the reference method, e.g. heic or 'avif-si[y1]'")
+    bdp.add_argument(
+        "anchor",
+        help="the reference method, e.g. heic or 'avif-si[y1]', or best-classical (the "
+        "strongest classical codec of the runs at each quality)",
+    )
     bdp.add_argument("runs", nargs="+", help="wz eval run folders (or per_image.csv files)")
     bdp.add_argument("--group", default="all", help="all, gray or color")
     bdp.add_argument("--max-bpp", type=float, help="only rate points of at most B bpp")
