@@ -4,7 +4,9 @@
     params.py       the model a config trains: warm start, frozen parts, optimizers
     data.py         batches (resumable), side-image curricula, matching loss, validation crops
     loop.py         train(): the end-to-end models' loop (rate-distortion loss, DDP)
-    refiner.py      the loop of the receivers over a standard codec, and their rate gate
+    refiner.py      the patch-matching receiver's trainer, and the rate gate
+    flow.py         the flow receiver's trainer (precomputed alignments, held-out pairs)
+    steps.py        the step loop both receiver trainers share (log, validation, checkpoints)
     validate.py     validation: bpp, PSNR, and the PSNR lost with an unrelated or no y
     checkpoint.py   atomic checkpoints with every random state (exact resume), clean stops
     log.py          log.csv and TensorBoard

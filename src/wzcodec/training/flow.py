@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import random
-import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -38,14 +37,9 @@ from wzcodec.receiver.align import align
 from wzcodec.receiver.receiver import aligned_tensors
 from wzcodec.training.checkpoint import (
     CHECKPOINT,
-    StopOnSignal,
     load_checkpoint,
     restore_rng,
-    rng_state,
-    save_checkpoint,
 )
-from wzcodec.training.config import learning_rate
-from wzcodec.training.log import Log
 from wzcodec.training.refiner import (
     EPS,
     _cache_path,
@@ -56,6 +50,7 @@ from wzcodec.training.refiner import (
     precompute,
     size_path,
 )
+from wzcodec.training.steps import Steps
 from wzcodec.training.validate import psnr
 
 Draw = tuple[Path, Path, str, int, bool]  # x, y, base, quality, y decoded
@@ -291,56 +286,23 @@ def train(
     ckpt_path, state = out_dir / CHECKPOINT, None
     if resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path, model, opt, weights_only=False)
-    step, elapsed = (state["step"], state.get("elapsed", 0.0)) if state else (0, 0.0)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     train_pairs, held, data = prepare(cfg, model.receiver.preset)
     val = _val_set(held[: cfg["data"]["val_count"]], cfg, Path(cfg["cache"]))
     if state is not None:
         restore_rng(state["rng"], rng=rng)
-    log = Log(out_dir, fresh=step == 0, step=step)
     total = min(cfg["steps"], max_steps) if max_steps else cfg["steps"]
-
-    def checkpoint() -> None:
-        rngs = [rng_state(rng=rng)]
-        save_checkpoint(ckpt_path, model, opt, None, step, rngs, cfg, elapsed + time.time() - t0)
-
-    t0 = last = time.time()
-    window: list[float] = []
-    metrics: dict = {}
-    if val and step == 0:
-        log.write(0, 0.0, {"loss": 0.0, "bpp": 0.0, "psnr": 0.0, "lr": 0.0, **validate(model, val)})
-    bar = tqdm(total=total, initial=step, disable=not progress, desc=cfg["model"])
-    stop = StopOnSignal()
-    model.train()
-    try:
-        while step < total:
-            if max_minutes is not None and time.time() - t0 > max_minutes * 60:
-                break
-            lr = learning_rate(cfg, step, (elapsed + time.time() - t0) / 60)
-            window.append(_step(model, opt, data, rng, cfg, lr))
-            step += 1
-            bar.update(1)
-            if step % cfg["log_every"] == 0 or step == total:
-                gain = -float(np.mean(window))
-                metrics = {"loss": -gain, "bpp": 0.0, "psnr": gain, "lr": lr}
-                window.clear()
-                if val and (step % cfg["val_every"] == 0 or step == total):
-                    metrics.update(validate(model, val))
-                log.write(step, elapsed + time.time() - t0, metrics)
-                bar.set_postfix(gain_db=f"{gain:.3f}")
-            if stop.requested:
-                break
-            if time.time() - last > cfg["checkpoint_minutes"] * 60:
-                checkpoint()
-                last = time.time()
-    finally:
-        stop.restore()
-    bar.close()
-    checkpoint()
-    if cfg["calibrate"] and step >= total and not stop.requested:
+    run = Steps(model, opt, cfg, out_dir, state, rng)
+    run.run(
+        lambda lr: _step(model, opt, data, rng, cfg, lr),
+        (lambda: validate(model, val)) if val else None,
+        total,
+        max_minutes,
+        progress,
+    )
+    if cfg["calibrate"] and run.step >= total and not run.stopped:
         # the gate is fitted on the held-out pairs (the net never trained on them)
         cfg = _serve_and_calibrate(model, {**cfg, "serve": {}}, held or train_pairs, out_dir)
-        checkpoint()
-    log.close()
-    return {**metrics, "step": step}
+        run.checkpoint(cfg)
+    return {**run.metrics, "step": run.step}

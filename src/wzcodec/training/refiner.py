@@ -23,7 +23,6 @@ import hashlib
 import json
 import math
 import random
-import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -42,14 +41,10 @@ from wzcodec.models import MODELS, build
 from wzcodec.models.over_codec import GATE_KNOTS
 from wzcodec.training.checkpoint import (
     CHECKPOINT,
-    StopOnSignal,
     load_checkpoint,
     restore_rng,
-    rng_state,
-    save_checkpoint,
 )
-from wzcodec.training.config import learning_rate
-from wzcodec.training.log import Log
+from wzcodec.training.steps import Steps
 from wzcodec.training.validate import psnr
 
 EPS = 1e-4  # MSE floor of the loss: crops above 40 dB PSNR weigh less (the gate is for them)
@@ -277,59 +272,25 @@ def train(
     ckpt_path, state = out_dir / CHECKPOINT, None
     if resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path, model, opt, weights_only=False)
-    step, elapsed = (state["step"], state.get("elapsed", 0.0)) if state else (0, 0.0)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     pairs, data = _train_data(cfg)
     val = _val_set(cfg, qualities)
     if state is not None:  # the random streams last, after everything that draws from them
         restore_rng(state["rng"], rng=rng)
-    log = Log(out_dir, fresh=step == 0, step=step)
     total = min(cfg["steps"], max_steps) if max_steps else cfg["steps"]
-
-    def checkpoint() -> None:
-        rngs = [rng_state(rng=rng)]
-        save_checkpoint(ckpt_path, model, opt, None, step, rngs, cfg, elapsed + time.time() - t0)
-
-    t0 = last = time.time()
-    window: list[float] = []
-    metrics: dict = {}
-    if val and step == 0:  # where the start stands, for the log's first row
-        start = {"loss": 0.0, "bpp": 0.0, "psnr": 0.0, "lr": 0.0}
-        log.write(0, 0.0, {**start, **validate(model, val, qualities)})
-    bar = tqdm(total=total, initial=step, disable=not progress, desc=cfg["model"])
-    stop = StopOnSignal()
-    model.train()
-    try:
-        while step < total:
-            if max_minutes is not None and time.time() - t0 > max_minutes * 60:
-                break
-            lr = learning_rate(cfg, step, (elapsed + time.time() - t0) / 60)
-            window.append(_step(model, opt, data, rng, cfg, lr))
-            step += 1
-            bar.update(1)
-            if step % cfg["log_every"] == 0 or step == total:
-                gain = -float(np.mean(window))
-                metrics = {"loss": -gain, "bpp": 0.0, "psnr": gain, "lr": lr}
-                window.clear()
-                if val and (step % cfg["val_every"] == 0 or step == total):
-                    metrics.update(validate(model, val, qualities))
-                log.write(step, elapsed + time.time() - t0, metrics)
-                bar.set_postfix(gain_db=f"{gain:.3f}")
-            if stop.requested:
-                break
-            if time.time() - last > cfg["checkpoint_minutes"] * 60:
-                checkpoint()
-                last = time.time()
-    finally:
-        stop.restore()
-    bar.close()
-    checkpoint()
-    if (cfg["calibrate"] or cfg["serve"]) and not stop.requested:
+    run = Steps(model, opt, cfg, out_dir, state, rng)
+    run.run(
+        lambda lr: _step(model, opt, data, rng, cfg, lr),
+        (lambda: validate(model, val, qualities)) if val else None,
+        total,
+        max_minutes,
+        progress,
+    )
+    if (cfg["calibrate"] or cfg["serve"]) and not run.stopped:
         cfg = _serve_and_calibrate(model, cfg, pairs, out_dir)  # the checkpoint's config too
-        checkpoint()
-    log.close()
-    return {**metrics, "step": step}
+        run.checkpoint(cfg)
+    return {**run.metrics, "step": run.step}
 
 
 def _with_bases(cfg: dict) -> dict:
