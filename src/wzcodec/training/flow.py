@@ -195,11 +195,12 @@ def _val_set(held: list, cfg: dict, dec_cache: Path) -> list:
 
 @torch.no_grad()
 def validate(model, val: list) -> dict:
-    """Mean PSNR gain over x̂ with the true y, an unrelated y and none, per base (dB)."""
+    """Mean PSNR gain over x̂ (ungated) with the true y, an unrelated y and none: over all,
+    per base, and per base and quality (dB)."""
     model.eval()
     rec = model.receiver
     acc: dict[str, list[float]] = {}
-    for base, _q, x, x_hat, bpp, sides in val:
+    for base, q, x, x_hat, bpp, sides in val:
         base_psnr = psnr(((x_hat - x) ** 2).mean().item())
         bpp_t = torch.tensor([bpp])
         cases = {k: v for k, v in sides.items()} if rec.use_side else {}
@@ -208,6 +209,7 @@ def validate(model, val: list) -> dict:
             out = (x_hat + rec.residual(x_hat, y_w, conf, bpp_t)).clamp(0, 1)
             gain = psnr(((out - x) ** 2).mean().item()) - base_psnr
             acc.setdefault(f"val_gain_{kind}_{base}", []).append(gain)
+            acc.setdefault(f"val_gain_{kind}_{base}_q{q}", []).append(gain)
             acc.setdefault(f"val_gain_{kind}", []).append(gain)
     model.train()
     return {k: float(np.mean(v)) for k, v in acc.items()}
