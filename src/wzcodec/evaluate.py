@@ -396,6 +396,8 @@ def best_classical(models: dict, metric: str, n: int = 64) -> list[dict]:
     if not curves:
         return []
     qs = np.linspace(min(c[0] for c in curves), max(c[1] for c in curves), n)
+    # a quality between the ranges of two codecs (each sampled apart) has no curve: skipped
+    qs = np.array([q for q in qs if any(lo <= q <= hi for lo, hi, _ in curves)])
     logs = np.array([min(float(f(q)) for lo, hi, f in curves if lo <= q <= hi) for q in qs])
     # a codec whose range starts higher can need fewer bits than the envelope just below it:
     # a quality is worth no more bits than any higher one (running minimum from the top)
