@@ -67,7 +67,7 @@ REFINER_DEFAULTS: dict = {
     "clip": None,
     "bf16": False,
     "seed": 0,
-    "init": None,  # "dsin": R starts as the shipped dsin fusion net
+    "init": None,  # "dsin": R starts as the shipped dsin fusion net; flow: a .safetensors
     "unrelated_p": 0.1,  # probability that a sample's y is another pair's
     "calibrate": None,  # after training, fit the rate gate on this many train pairs
     "serve": {},  # matching settings for coding, set after training: scale, search_v, sigma

@@ -52,6 +52,7 @@ from wzcodec.training.refiner import (
 )
 from wzcodec.training.steps import Steps
 from wzcodec.training.validate import psnr
+from wzcodec.weights import load_weights
 
 Draw = tuple[Path, Path, str, int, bool]  # x, y, base, quality, y decoded
 
@@ -284,6 +285,8 @@ def train(
         raise WzError("training/flow.py trains align: flow receivers only")
     model.bf16 = model.receiver.bf16 = bool(cfg["bf16"])
     model = model.to(memory_format=torch.channels_last)
+    if cfg["init"] is not None:  # a warm start from saved weights (overwritten by --resume)
+        model.load_state_dict(load_weights(cfg["init"]))
     opt = torch.optim.AdamW(model.receiver.parameters(), lr=cfg["lr"], weight_decay=0.0)
     ckpt_path, state = out_dir / CHECKPOINT, None
     if resume and ckpt_path.exists():
