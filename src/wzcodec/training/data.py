@@ -51,7 +51,7 @@ def _relit_roll(img: torch.Tensor, shifts, dims, draw: torch.Tensor) -> torch.Te
 def easy_side(
     x: torch.Tensor, y: torch.Tensor, p: float, max_shift: int, gen: torch.Generator
 ) -> torch.Tensor:
-    """The side-image curriculum (``side_curriculum`` in a config, ../shared/PILOT.md): each
+    """The side-image curriculum (``side_curriculum`` in a config; copy before match): each
     sample's y becomes, with probability p, x itself shifted horizontally by up to
     ``max_shift`` pixels (wrapping round) with a random gain (0.85..1.15) and offset (±12/255),
     so a decoder can learn to read y before it has to find matches."""

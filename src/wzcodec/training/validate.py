@@ -18,7 +18,7 @@ def psnr(mse: float) -> float:
 def validate(model, pairs: list[tuple[torch.Tensor, torch.Tensor]], levels: list[float]) -> dict:
     """Mean estimated bpp and PSNR at the given levels. Side-information models also report
     PSNR with an unrelated y (another pair's) and with y = 0: a gap near zero means the side
-    path is dead (see ../shared/PILOT.md)."""
+    path is dead (a side path can learn to ignore y)."""
     model.eval()
     res: dict[str, float] = {}
     crit = RateDistortionLoss()
