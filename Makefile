@@ -12,9 +12,10 @@ BIN := $(VENV)/bin
 # No file prerequisites: the path itself is keyed on the lock's hash (a fresh clone's
 # timestamps must not trigger a reinstall).
 $(VENV)/.deps-ok:
+	@echo "creating $(VENV): PyTorch and the codecs, about 5 minutes the first time"
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install -c constraints.txt -e ".[dev]"
 	touch $@
 
 venv: $(VENV)/.deps-ok
@@ -24,10 +25,12 @@ install: venv
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 
 demo: install
+	@echo "wz demo: the bundled pairs as plain AVIF / HEIC and refined with y (about a minute)"
 	$(BIN)/python -m wzcodec demo --out demo-out
 
 test: install
 	$(BIN)/ruff check src tests benchmarks fuzz scripts experiments
+	$(BIN)/ruff format --check src tests benchmarks fuzz scripts experiments
 	$(BIN)/python -m pytest -q
 
 test-slow: install

@@ -21,7 +21,9 @@ def files(tmp_path_factory, motorcycle):
     Image.fromarray(y[:200, :300]).save(d / "small.png")
     (d / "not_image.png").write_bytes(b"this is not an image at all")
     (d / "empty.png").write_bytes(b"")
-    code, _, err = run_cli("encode", str(d / "x.png"), "-o", str(d / "x.wz"), "--quality", "2")
+    code, _, err = run_cli(
+        "encode", str(d / "x.png"), "-o", str(d / "x.wz"), "--quality", "2", "--model", "hyperprior"
+    )
     assert code == 0, err
     return d
 
@@ -53,11 +55,28 @@ def _assert_user_error(code: int, err: str, *fragments: str) -> None:
         (["encode", "{d}/missing.png", "-o", "{d}/out.wz"], "no such file"),
         (["encode", "{d}/not_image.png", "-o", "{d}/out.wz"], "not a readable image"),
         (["encode", "{d}/empty.png", "-o", "{d}/out.wz"], "not a readable image"),
-        (["decode", "{d}", "-o", "{d}/out.png"], "directory"),
-        (["encode", "{d}", "-o", "{d}/out.wz"], "inputs need an existing folder"),  # its images
+        (["decode", "{d}/x.wz", "-o", "{d}/x.wz"], "is an input; refusing to overwrite it"),
+        (["encode", "{d}/x.png", "-o", "{d}/x.png"], "is an input; refusing to overwrite it"),
+        (["decode", "{d}/x.wz", "-o", "{d}/y.png"], "exists; give -f to replace it"),
+        (["decode", "{d}/x.wz", "-o", "{d}/out.txt"], "unknown output type '.txt'"),
+        (["encode", "{d}/x.png", "-o", "{d}/out.avif"], "unknown output type '.avif'"),
+        (["encode", "{d}/x.png", "-o", "{d}/out.wz", "--bpp", "0"], "above 0"),
+        (["encode", "{d}/x.png", "-o", "{d}/out.wz", "--bpp", "-1"], "above 0"),
+        (["encode", "{d}/x.png", "-o", "{d}/out.wz", "--bpp", "nan"], "above 0"),
+        (
+            ["encode", "{d}/x.png", "-o", "{d}/out.wz", "--bpp", "0.2", "--quality", "3"],
+            "not both",
+        ),
+        (["encode", "{d}/x.png", "-o", "{d}/out.wz", "--bpp", "0.001"], "smallest file is"),
+        (["encode", "{d}/x.png", "{d}/y.png", "-o", "-"], "standard output takes one input"),
+        (["encode", "{d}", "-o", "{d}/out.wz"], "inputs need a folder as output"),  # its images
         (["encode", "{d}/x.png", "-o", "{d}/no/such/dir/out.wz"], "does not exist"),
         (["encode", "{d}/x.png", "-o", "{d}/out.wz", "--model", "nope"], "unknown model"),
-        (["encode", "{d}/x.png", "-o", "{d}/out.wz", "--quality", "9"], "quality"),
+        (["encode", "{d}/x.png", "-o", "{d}/out.wz", "--quality", "101"], "between 1 and 100"),
+        (
+            ["encode", "{d}/x.png", "-o", "{d}/out.wz", "--quality", "9", "--model", "atn"],
+            "between 1 and 6",
+        ),
         (["decode", "{d}/x.png", "-o", "{d}/out.png"], "not a .wz file"),
         (["decode", "{d}/missing.wz", "-o", "{d}/out.png"], "no such file"),
         (
@@ -65,7 +84,7 @@ def _assert_user_error(code: int, err: str, *fragments: str) -> None:
             "side image is 300x200",
         ),
         (["decode", "{d}/x.wz", "--side", "{d}/missing.png", "-o", "{d}/out.png"], "no such file"),
-        (["decode", "{d}/x.wz", "{d}/x.wz", "-o", "{d}/out.png"], "need an existing folder"),
+        (["decode", "{d}/x.wz", "{d}/x.wz", "-o", "{d}/out.png"], "need a folder as output"),
         (["encode", "{d}/x.png", "{d}/x.png", "-o", "{d}"], "would both be written"),
         (
             ["decode", "{d}/x.wz", "{d}/x.wz", "-o", "{d}"] + ["--side", "{d}/y.png"] * 3,
@@ -103,7 +122,7 @@ def test_several_files_code_into_a_folder_as_each_would_alone(files, tmp_path):
     code, _, err = run_cli("decode", str(enc / "x.wz"), "-o", str(tmp_path / "none.png"))
     assert code == 0, err
     assert not np.array_equal(np.asarray(Image.open(tmp_path / "none.png")), alone)
-    for sides in (["--side", side], ["--side", side, "--side", str(files / "x.png")]):
+    for sides in (["--side", side], ["--side", side, "--side", str(files / "x.png"), "-f"]):
         code, _, err = run_cli(
             "decode", str(enc / "x.wz"), str(enc / "y.wz"), "-o", str(dec), *sides
         )
@@ -209,9 +228,15 @@ def test_help_and_missing_inputs_answer_without_importing_torch(tmp_path, args):
 def test_demo_prints_a_table_and_writes_reconstructions(tmp_path):
     code, out, err = run_cli("demo", "--out", str(tmp_path / "demo"))
     assert code == 0, err
-    assert "hyperprior q3" in out and "jpeg q" in out and "PSNR" in out
-    assert (tmp_path / "demo/side_by_side.png").stat().st_size > 0
-    assert len(list((tmp_path / "demo").glob("*.png"))) >= 7  # 3 pairs x (model + jpeg) + 1
+    for method in ("avif q20", "avif-si q20", "heic q20", "heic-pf q20", "heic-si q20"):
+        assert f"motorcycle      {method} " in out, out
+    assert "saved" in out and "PSNR" in out
+    assert err.splitlines()[0].startswith("loading")  # progress from the first second
+    saved = [line.split()[6] for line in out.splitlines() if line.startswith("motorcycle")
+             and "-si " in line]  # fmt: skip
+    assert len(saved) == 2 and all(s.endswith("%") for s in saved)
+    assert Image.open(tmp_path / "demo/demo.png").size[0] > 1000
+    assert len(list((tmp_path / "demo").glob("*.png"))) == 3 * 6 + 1
 
 
 @pytest.mark.parametrize(

@@ -68,7 +68,7 @@ def _refused(code: int, err: str, fragment: str) -> None:
 def test_image_past_the_size_limit_is_refused_before_decoding(tmp_path):
     src = _save(tmp_path / "big.png", Image.new("L", (5000, 4000)))
     code, _, err = run_cli("encode", src, "-o", str(tmp_path / "big.wz"))
-    _refused(code, err, "larger than the supported")
+    _refused(code, err, "20.0 Mpx: more than the supported 16.8 Mpx")
     assert not (tmp_path / "big.wz").exists()
 
 

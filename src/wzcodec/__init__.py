@@ -6,10 +6,12 @@
     x_hat = codec.decode(data, side=y)            # HxWx3 uint8; side=None always works
     x_hat = codec.decode(data, side=[y1, y2])     # several side images (cameras, past frames)
 
-Which model: ``heic-si`` / ``avif-si`` send a plain HEIC / AVIF file and refine its decode
-with y (quality: the base codec's 1..100; they also decode a camera's own .heic / .avif);
-``atn``, ``ndic``, ``dsin``, ``dsin-atn``, ``atn-paper`` and ``hyperprior`` are the
-end-to-end learned models (quality 1..6). ``wzcodec.available()`` lists those with weights.
+Which model: ``heic-si`` (the default) / ``avif-si`` send a plain HEIC / AVIF file and refine
+its decode with y (quality: the base codec's 1..100; they also decode a camera's own .heic /
+.avif); ``atn``, ``ndic``, ``dsin``, ``dsin-atn``, ``atn-paper`` and ``hyperprior`` are the
+end-to-end learned models (quality 1..6); ``jpeg``, ``webp``, ``avif``, ``jxl``, ``heic`` are
+the standard codecs alone. ``wzcodec.catalog.CATALOG`` describes them all (``wz models``);
+``wzcodec.available()`` lists the models with shipped weights.
 
 Images are HxWx3 uint8 arrays, PIL images or paths (any Pillow mode; gray is coded as gray).
 Errors a user can cause raise ``WzError`` (``BitstreamError``, ``ImageError``); the ``wz``
@@ -40,6 +42,8 @@ _WHERE = {
     "read_header": "wzcodec.codec",
     "reuse_freed_memory": "wzcodec.memory",
     "BitstreamError": "wzcodec.errors",
+    "ConversionWarning": "wzcodec.errors",
+    "RateWarning": "wzcodec.errors",
     "ImageError": "wzcodec.errors",
     "WzError": "wzcodec.errors",
 }
@@ -47,8 +51,10 @@ _WHERE = {
 __all__ = [
     "BitstreamError",
     "Codec",
+    "ConversionWarning",
     "ImageError",
     "PreparedSide",
+    "RateWarning",
     "WzError",
     "__version__",
     "available",
@@ -65,7 +71,13 @@ if TYPE_CHECKING:
         load,
         read_header,
     )
-    from wzcodec.errors import BitstreamError, ImageError, WzError
+    from wzcodec.errors import (
+        BitstreamError,
+        ConversionWarning,
+        ImageError,
+        RateWarning,
+        WzError,
+    )
     from wzcodec.memory import reuse_freed_memory
 
 

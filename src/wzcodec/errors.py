@@ -11,3 +11,12 @@ class BitstreamError(WzError):
 
 class ImageError(WzError):
     """An input image is missing, unreadable, too large, or does not fit its partner."""
+
+
+class ConversionWarning(UserWarning):
+    """An input was converted with a loss (alpha dropped, 16 bits reduced to 8, frames after
+    the first dropped, CMYK converted). The CLI prints it as one line on stderr."""
+
+
+class RateWarning(UserWarning):
+    """A rate target could not be met and the nearest file was written instead (asked for)."""

@@ -28,13 +28,12 @@ import torch
 from tqdm import tqdm
 
 from wzcodec import classical, interview
-from wzcodec.bitstream import parse
 from wzcodec.codec import CODING_THREADS, load
 from wzcodec.data import from_spec
 from wzcodec.data.protocols import paper_view
 from wzcodec.errors import WzError
 from wzcodec.files import atomic_open
-from wzcodec.images import is_gray, read_rgb, to_uint8
+from wzcodec.images import is_gray, read_rgb
 from wzcodec.memory import reuse_freed_memory
 from wzcodec.metrics import bd_rate, ms_ssim, ms_ssim_db, psnr
 
@@ -206,7 +205,7 @@ def _jobs(
             out += [(m, m, q) for q in interview.QPS]
         else:
             label, codec = _codec(m)
-            label += suffix if getattr(codec.model, "uses_side", False) else ""
+            label += suffix if codec.uses_side else ""
             out += [(m, label, q) for q in (qualities or codec.qualities)]
     return out
 
@@ -245,11 +244,11 @@ def _evaluate_image(pairs, i: int, jobs, side_mode: str, estimate: bool) -> list
             x_hat = codec.decode(data, side=y)
             dec = time.perf_counter() - t
             extra = {"bpp_est": math.nan, "psnr_base": math.nan}
-            if estimate and codec.model.entropy_coded:
-                extra["bpp_est"] = codec.reconstruct(x, side=y, quality=q)[1]
-            if not codec.model.entropy_coded:  # a model over a base codec: the base's own picture
-                base_img = to_uint8(codec.model.decode_base(parse(data).strings[0]))
+            base_img = codec.base_decode(data)  # a receiver's: the standard codec's own picture
+            if base_img is not None:
                 extra["psnr_base"] = psnr(x, base_img)
+            elif estimate:
+                extra["bpp_est"] = codec.reconstruct(x, side=y, quality=q)[1]
             rows.append({**base, **_measure(x, x_hat, len(data), enc, dec, **extra)})
     return rows
 

@@ -94,10 +94,11 @@ def make_views(pairs, models: list[str], quality_index: int = 2, count: int = 3)
     its sweep's ``quality_index``-th rate: the original, the decode without y (for a model
     over a standard codec, the base codec's own picture), the decode with y, and y; each
     crop where y helped most."""
+    from wzcodec.catalog import CATALOG
     from wzcodec.evaluate import _codec
 
-    side_models = [m for m in models if not fixed_method(m)]
-    side_models = [m for m in side_models if getattr(_codec(m)[1].model, "uses_side", False)]
+    side_models = [m for m in models if not fixed_method(m) and m.split("=")[0] in CATALOG]
+    side_models = [m for m in side_models if _codec(m)[1].uses_side]
     if not side_models or not pairs:
         return []
     label, codec = _codec(side_models[0])
@@ -108,7 +109,9 @@ def make_views(pairs, models: list[str], quality_index: int = 2, count: int = 3)
         name, x, y = pairs[int(i)]
         y = y[0] if isinstance(y, list) else y
         data = codec.encode(x, quality=q)
-        base, refined = codec.decode(data), codec.decode(data, side=y)
+        base = codec.base_decode(data)
+        base = codec.decode(data) if base is None else base  # an end-to-end model: no y
+        refined = codec.decode(data, side=y)
         top, left = _best_crop(x, base, refined)
         h, w = min(CROP[0], x.shape[0]), min(CROP[1], x.shape[1])
 
@@ -140,6 +143,76 @@ def _best_crop(x: np.ndarray, base: np.ndarray, refined: np.ndarray) -> tuple[in
             if v > best:
                 best, corner = v, (top, left)
     return corner
+
+
+def distinct_groups(summary: dict) -> list[str]:
+    """The groups worth a plot: ``all``, and ``gray`` / ``color`` only where they differ from
+    it (an eval of gray pairs alone has one distinct group)."""
+    return ["all"] + [g for g in ("gray", "color") if g in summary and summary[g] != summary["all"]]
+
+
+def rd_plots(summary: dict, title: str) -> dict[str, bytes]:
+    """Plots of the page, each a full page wide: per distinct group the RD curves (PSNR), a
+    zoom on the low rates (up to 0.3 bpp, log rate), MS-SSIM; and the PSNR gain of every
+    receiver over its base decode (the same bytes)."""
+    plots = {}
+    for g in distinct_groups(summary):
+        name = f"{title} [{g}]"
+        plots[f"PSNR [{g}]"] = _rd_png(summary[g], "psnr", name, 1.2, False)
+        plots[f"PSNR, low rates [{g}]"] = _rd_png(summary[g], "psnr", name, 0.3, True)
+        plots[f"MS-SSIM [{g}]"] = _rd_png(summary[g], "ms_ssim_db", name, 1.2, False)
+    gains = {
+        m: pts for m, pts in summary["all"].items()
+        if any(math.isfinite(p.get("psnr_base", math.nan)) for p in pts)
+    }  # fmt: skip
+    if gains:
+        import tempfile
+
+        from wzcodec.reports import plot_gain
+
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "gain.png"
+            plot_gain(gains, path, f"{title}: gain over the base decode")
+            plots["gain over the base decode"] = path.read_bytes()
+    return plots
+
+
+def _rd_png(points: dict, metric: str, title: str, xmax: float, logx: bool) -> bytes:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(11, 5.5))
+    tab20 = plt.get_cmap("tab20").colors
+    colors = tab20[::2] + tab20[1::2]
+    seen = []
+    for i, (m, pts) in enumerate(sorted(points.items())):
+        pts = [p for p in sorted(pts, key=lambda p: p["bpp"]) if math.isfinite(p[metric])]
+        style = "--" if fixed_method(m) else "-"
+        ax.plot([p["bpp"] for p in pts], [p[metric] for p in pts], style, marker="o", ms=3,
+                label=m, color=colors[i % 20], lw=2.2 if m.endswith("-si") else 1.2)  # fmt: skip
+        seen += [p[metric] for p in pts if p["bpp"] <= xmax]
+    if logx:
+        ax.set_xscale("log")
+        lows = [p["bpp"] for pts in points.values() for p in pts if p["bpp"] > 0]
+        ax.set_xlim(min(lows, default=0.01) * 0.9, xmax)
+    else:
+        ax.set_xlim(0, xmax)
+    if seen:
+        ax.set_ylim(min(seen) - 0.5, max(seen) + 0.5)
+    ax.set_xlabel("bits per pixel (real file" + (", log scale)" if logx else ")"))
+    ax.set_ylabel({"psnr": "PSNR (dB)", "ms_ssim_db": "MS-SSIM (dB)"}[metric])
+    ax.set_title(title + (f", up to {xmax:g} bpp" if logx else ""))
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=9, ncol=2)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
 
 
 def render(
@@ -202,6 +275,7 @@ def render(
             f"</div><div class='slider' id='s{k}'>"
             f"{_img(v['crops']['without y'], 'without y', 'under')}"
             f"{_img(v['crops']['with y'], 'with y', 'over')}"
+            "<div class='seam'></div>"
             "<input type='range' min='0' max='100' value='50' aria-label='before / after'>"
             "</div><p class='note'>slide: without y (left) | with y (right)</p>"
         )
@@ -228,10 +302,7 @@ def write_report(
     elif kept.exists():
         views = [{**v, "crops": {k: base64.b64decode(c) for k, c in v["crops"].items()}}
                  for v in json.loads(kept.read_text())]  # fmt: skip
-    plots = {
-        "PSNR": (run / "rd_psnr.png").read_bytes(),
-        "MS-SSIM (dB)": (run / "rd_msssim.png").read_bytes(),
-    }
+    plots = rd_plots(meta["summary"], title)
     lies = side_lies(find_side_runs(run, side_mode))
     if not any(m in r for r in lies for m in SIDE_MODES if m != "true"):
         lies = []  # the true y alone is the RD table already
@@ -244,12 +315,15 @@ _CSS = """
 body{font:15px/1.4 system-ui,sans-serif;margin:2em auto;max-width:1400px;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;
 text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}
-.plot{max-width:49%}.row{display:flex;gap:8px}.row figure{flex:1 1 0;min-width:0;margin:0}
+.plot{width:100%;max-width:1100px;display:block;margin:.5em 0}
+.row{display:flex;gap:8px}.row figure{flex:1 1 0;min-width:0;margin:0}
 .row img{width:100%}
 figcaption{text-align:center;font-size:13px}.neg{color:#070}.pos{color:#a00}
 .slider{position:relative;display:inline-block}.slider img{display:block}
 .slider img{width:640px;image-rendering:pixelated}
 .slider .over{position:absolute;top:0;left:0;clip-path:inset(0 0 0 50%)}
+.slider .seam{position:absolute;top:0;bottom:0;left:50%;width:2px;margin-left:-1px;
+background:#ffd400;box-shadow:0 0 3px #000;pointer-events:none}
 .slider input{width:100%}.note{font-size:13px;color:#666}
 """
 
@@ -284,7 +358,11 @@ sel.onchange = document.getElementById('metric').onchange = bdTable;
 bdTable();
 for (const s of document.querySelectorAll('.slider')) {
   const over = s.querySelector('.over'), r = s.querySelector('input');
-  r.oninput = () => { over.style.clipPath = 'inset(0 0 0 ' + r.value + '%)'; };
+  const seam = s.querySelector('.seam');
+  r.oninput = () => {
+    over.style.clipPath = 'inset(0 0 0 ' + r.value + '%)';
+    seam.style.left = r.value + '%';
+  };
 }
 window.addEventListener('load', () => {
   const imgs = [...document.images];

@@ -28,6 +28,7 @@ class CodecModel(CompressionModel):
     # how many side images ``decompress`` takes at once: 1 (the others are ignored), or None
     # for any number, which it then gets as a list of ``prepare_side`` results
     max_sides: ClassVar[int | None] = 1
+    uses_side: ClassVar[bool] = True  # False: the decoder ignores any side image
     config: dict  # the constructor's arguments (``__init_subclass__``): the weights' .json
 
     def __init_subclass__(cls, **kwargs):

@@ -1,0 +1,61 @@
+"""The two kinds of coder behind ``wzcodec.Codec``, chosen by ``load()`` from the catalog:
+
+    LatentCoder (latent.py): an end-to-end learned model; padding to its factor, fractional
+        qualities, rANS strings; imports PyTorch.
+    BaseCoder (base.py): a standard codec's file (AVIF, HEIC, ...), integer qualities, no
+        padding, a camera's plain file accepted; optionally a receiver net that refines the
+        decode with the side images, built on first use. Its encoder imports no PyTorch.
+
+``Codec`` asks a coder only what ``Coder`` declares, never what kind it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class Coder:
+    """What ``Codec`` needs of a coder (the defaults are an end-to-end model's)."""
+
+    levels: int = 6  # qualities run 1..levels
+    qualities: list[float]  # the default rate points (``wz eval`` sweeps these)
+    factor: int = 1  # sides are padded to multiples of this
+    max_sides: int | None = 1  # side images used at once (None: any number)
+    uses_side: bool = True
+    fixed_size: tuple[int, int] | None = None  # the one input size (atn-paper), else None
+    search_step: float = 1.0  # the quality grid of the rate search
+    integer_quality: bool = True
+    trust_weights_id: bool = False  # a file decodes only with the weights that coded it
+
+    @property
+    def model(self) -> Any:
+        """The torch module behind the coder (built on first use), or None."""
+        return None
+
+    def set_bf16(self, on: bool) -> None:
+        """Decoder-side transforms in bf16 or not (a coder without a net ignores it)."""
+
+    def encode(self, rgb: np.ndarray, quality: float) -> list[bytes]:
+        raise NotImplementedError
+
+    def decode(self, strings: list[bytes], size: tuple[int, int], quality: float, side) -> Any:
+        """HxWx3 uint8 from the strings; ``side``: a ``PreparedSide`` or None."""
+        raise NotImplementedError
+
+    def prepare_side(self, ys: list) -> Any:
+        """The side features ``decode`` takes (from padded tensors)."""
+        raise NotImplementedError
+
+    def base_image(self, strings: list[bytes]) -> np.ndarray | None:
+        """The standard codec's own decode under a receiver, or None (no standard codec)."""
+        return None
+
+    def base_decode(self, data: bytes) -> np.ndarray:
+        """A plain file's pixels (coders that ``accept`` plain files)."""
+        raise NotImplementedError
+
+    def accepts(self, data: bytes) -> bool:
+        """Whether ``data`` is a plain file this coder decodes without a ``.wz`` header."""
+        return False
