@@ -56,9 +56,11 @@ def test_images_smaller_than_one_latent_block_round_trip(tmp_path, rgb, shape):
     src = _save(
         tmp_path / "s.png", Image.fromarray(np.ascontiguousarray(rgb[: shape[0], : shape[1]]))
     )
-    assert run_cli("encode", src, "-o", str(tmp_path / "s.wz"))[0] == 0
-    assert run_cli("decode", str(tmp_path / "s.wz"), "-o", str(tmp_path / "s.png"))[0] == 0
-    assert Image.open(tmp_path / "s.png").size == (shape[1], shape[0])
+    for model in ("hyperprior", "heic-si"):
+        coded, decoded = tmp_path / f"{model}.wz", str(tmp_path / f"{model}.png")
+        assert run_cli("encode", src, "-o", str(coded), "--model", model)[0] == 0
+        assert run_cli("decode", str(coded), "-o", decoded)[0] == 0
+        assert Image.open(decoded).size == (shape[1], shape[0])
 
 
 def _refused(code: int, err: str, fragment: str) -> None:

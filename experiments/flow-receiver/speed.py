@@ -39,12 +39,39 @@ def worker(weights: str, h: int, w: int, repeats: int) -> dict:
     codec.decode(blob)
     base = time.perf_counter() - t
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    stages = _stages(codec, blob, y, repeats)
     return {
         "size": f"{w}x{h}",
         "decode_s": statistics.median(times),
         "base_s": base,
         "peak_gb": peak,
+        **stages,
     }
+
+
+def _stages(codec, blob: bytes, y, repeats: int) -> dict:
+    """Median time of the receiver's two stages alone: alignment (two DIS flows, warp,
+    confidence) and the fusion net."""
+    import torch
+
+    from wzcodec.images import to_tensor
+    from wzcodec.threads import fixed_threads
+
+    rec = codec.model.receiver
+    x_hat = to_tensor(codec.base_decode(blob))[None]
+    side = [to_tensor(y)[None]]
+    bpp = torch.tensor([8 * len(blob) / (x_hat.shape[2] * x_hat.shape[3])])
+    align, net = [], []
+    with torch.inference_mode(), fixed_threads():
+        for _ in range(repeats):
+            t = time.perf_counter()
+            y_w, conf = rec.align(x_hat, side)
+            align.append(time.perf_counter() - t)
+            y_w = y_w.contiguous(memory_format=torch.channels_last)
+            t = time.perf_counter()
+            rec.residual(x_hat, y_w, conf, bpp)
+            net.append(time.perf_counter() - t)
+    return {"align_s": statistics.median(align), "net_s": statistics.median(net)}
 
 
 def main() -> None:
@@ -76,8 +103,10 @@ def main() -> None:
             )
         )
         print(rows[-1], flush=True)
-    ratio = rows[1]["decode_s"] / rows[0]["decode_s"]
-    print(f"time ratio for {1024 * 2048 / (375 * 1242):.1f}x the pixels: {ratio:.2f}x")
+    pixels = 1024 * 2048 / (375 * 1242)
+    for key in ("decode_s", "align_s", "net_s"):
+        ratio = rows[1][key] / rows[0][key]
+        print(f"{key}: time ratio for {pixels:.1f}x the pixels: {ratio:.2f}x")
 
 
 if __name__ == "__main__":
