@@ -193,3 +193,29 @@ def test_best_classical_anchor_is_the_strongest_codec_at_each_quality():
     t = bd_table({"all": models}, "best-classical")["all"]
     assert abs(t["mine"]) < 1.0
     assert t["jpeg"] > 1.0 and t["avif"] > 1.0
+
+
+def test_the_decoder_s_receiver_gives_the_trainer_s_pixels_without_compressai(motorcycle):
+    """avif-si / heic-si decode with ``GatedReceiver`` (no CompressAI import); the weights come
+    from the trainer's ``OverCodec``: the same state dict, the same refined pixels."""
+    import subprocess
+    import sys
+
+    from safetensors.torch import save
+
+    from wzcodec.receiver.gated import load_gated
+
+    torch.manual_seed(0)
+    config = {"align": "flow", "width": 8, "depth": 2}
+    trainer = build("heic-si", **config).eval()
+    for p in trainer.receiver.fusion.parameters():
+        p.data.add_(torch.randn_like(p), alpha=0.01)  # a trained net's last layer is not zero
+    trainer.gate_heic.copy_(torch.linspace(1.0, 0.0, len(trainer.gate_heic)))
+    decoder = load_gated("heic", save(trainer.state_dict()), config)
+    x, y = (to_tensor(a[:96, :160])[None] for a in motorcycle)
+    with torch.inference_mode():
+        for bpp in (0.1, 0.5, 4.0):
+            assert torch.equal(decoder.refine(x, [y], bpp), trainer.refine(x, [y], bpp))
+    code = "import sys, wzcodec; wzcodec.load('heic-si').model; print('compressai' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr

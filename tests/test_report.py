@@ -108,3 +108,12 @@ def test_wz_plot_and_equal_bpp_read_a_run(run, tmp_path):
     assert code == 0 and png.stat().st_size > 0, err
     code, _, err = run_cli("plot", str(run), "--models", "nope", "--out", str(png))
     assert code == 2 and "no rows of nope" in err
+
+
+def test_report_plots_each_distinct_group_a_low_rate_zoom_and_the_gain_and_shows_a_seam(run):
+    page = (run / "report.html").read_text()
+    alts = re.findall(r"<img class=\"plot\" alt=\"([^\"]+)\"", page)
+    # both pairs are colour: "all" is the only distinct group
+    assert alts == ["PSNR [all]", "PSNR, low rates [all]", "MS-SSIM [all]",
+                    "gain over the base decode"]  # fmt: skip
+    assert "<div class='seam'></div>" in page and "seam.style.left" in page

@@ -420,6 +420,15 @@ def load(
     config = meta.get("config", {})
 
     def build() -> Any:
+        if entry.kind == "receiver" and config.get("align") == "flow":  # no CompressAI needed
+            from wzcodec.receiver.gated import load_gated
+
+            try:
+                return load_gated(entry.base, blob, config)
+            except (RuntimeError, KeyError, ValueError, TypeError) as e:
+                raise WzError(
+                    f"{path}: weights do not fit model {name!r} ({str(e).splitlines()[0]})"
+                ) from None
         from wzcodec.weights import base_weights
 
         base = base_weights(path, meta.get("base"))

@@ -189,16 +189,19 @@ def _rd_png(points: dict, metric: str, title: str, xmax: float, logx: bool) -> b
     tab20 = plt.get_cmap("tab20").colors
     colors = tab20[::2] + tab20[1::2]
     seen = []
+    lo = 0.0
+    if logx:  # from the lowest rate of a method coded alone (hevc-p's P-frames go far lower)
+        alone = [p["bpp"] for m, pts in points.items() if not m.startswith("hevc") for p in pts]
+        lo = max(0.9 * min(alone, default=0.02), 0.005)
     for i, (m, pts) in enumerate(sorted(points.items())):
         pts = [p for p in sorted(pts, key=lambda p: p["bpp"]) if math.isfinite(p[metric])]
         style = "--" if fixed_method(m) else "-"
         ax.plot([p["bpp"] for p in pts], [p[metric] for p in pts], style, marker="o", ms=3,
                 label=m, color=colors[i % 20], lw=2.2 if m.endswith("-si") else 1.2)  # fmt: skip
-        seen += [p[metric] for p in pts if p["bpp"] <= xmax]
+        seen += [p[metric] for p in pts if lo <= p["bpp"] <= xmax]
     if logx:
         ax.set_xscale("log")
-        lows = [p["bpp"] for pts in points.values() for p in pts if p["bpp"] > 0]
-        ax.set_xlim(min(lows, default=0.01) * 0.9, xmax)
+        ax.set_xlim(lo, xmax)
     else:
         ax.set_xlim(0, xmax)
     if seen:

@@ -33,7 +33,6 @@ artifact removal.
 
 from __future__ import annotations
 
-import math
 from typing import ClassVar
 
 import numpy as np
@@ -47,10 +46,10 @@ from wzcodec.models.base import CodecModel
 from wzcodec.models.dsin import FusionNet, match_patches
 from wzcodec.models.layers import BandCAM, run_bf16
 from wzcodec.models.registry import register
+from wzcodec.receiver.gated import GATE_BASES, GATE_KNOTS, as_sides, flow_refine, gate_value
 from wzcodec.receiver.receiver import FlowReceiver
 
-GATE_BASES = ("avif", "heic", "jxl", "webp")
-GATE_KNOTS = [k / 2 for k in range(-10, 7)]  # log2 bpp: 1/32 .. 8 bpp, every half octave
+__all__ = ["GATE_BASES", "GATE_KNOTS", "OverCodec"]
 
 
 ALIGNS = ("match", "cam", "both", "flow")
@@ -177,10 +176,7 @@ class OverCodec(CodecModel):
         """α(bpp): how much of R's residual to add at the base file's rate, linear in log2 bpp
         between ``GATE_KNOTS`` (flat beyond). Fitted after training (``training.refiner.
         calibrate``: the largest mean PSNR gain on train pairs); 1 before, and in training."""
-        if bpp is None:
-            return 1.0
-        values = getattr(self, f"gate_{base or self.base_codec}").tolist()
-        return float(np.interp(math.log2(max(bpp, 1e-6)), GATE_KNOTS, values))
+        return gate_value(getattr(self, f"gate_{base or self.base_codec}").tolist(), bpp)
 
     def refine(
         self,
@@ -193,14 +189,12 @@ class OverCodec(CodecModel):
         ``gated`` False: α = 1 (fitting the gate). The flow receiver is told ``bpp`` (its rate
         input; 0.25 when not known)."""
         alpha = self.gate(bpp) if gated else 1.0
+        if self.receiver is not None:  # the flow receiver: as receiver/gated.py decodes
+            return flow_refine(self.receiver, alpha, x_hat, as_sides(y), bpp)
         if isinstance(y, (list, tuple)) and not y:
             y = None
         if alpha == 0.0 or (self.use_side and y is None):
             return x_hat  # before the matching: a gated-off file costs only its base decode
-        if self.receiver is not None:
-            sides = None if y is None else list(y) if isinstance(y, (list, tuple)) else [y]
-            r = self.receiver(x_hat, sides, 0.25 if bpp is None else bpp)
-            return x_hat + alpha * r
         y_syn = self.align(x_hat, y) if self.use_side else x_hat
         return x_hat + alpha * run_bf16(self.bf16, self.refiner, x_hat, y_syn)
 
