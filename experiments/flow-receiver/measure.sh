@@ -7,8 +7,10 @@ set -euo pipefail
 S="--data stereo:../shared/data/stereo --split test --no-estimate --workers 2"
 wz eval $S --every 2 --models avif-si,heic-si \
         --merge results/stereo-test-native --out results/stereo-test-native
-wz eval $S --every 6 --qualities 20,50 --models avif-si,heic-si --side other \
-        --merge results/side-gap/other --out results/side-gap/other
+for s in other shifted dark none oracle; do
+  wz eval $S --every 6 --qualities 20,50 --models avif-si,heic-si --side $s \
+          --merge results/side-gap/$s --out results/side-gap/$s
+done
 python experiments/flow-receiver/speed.py > results/flow-receiver-speed.txt
 wz eval-seq ../shared/data/stereo/kitti_odometry_vo_samples/left/seqB_*.png --model avif-si \
         --qualities 2,10,20,30,40,50 --out results/sequence-kitti-seqB
