@@ -17,16 +17,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp", ".tif", ".tif
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
-_LIVE: set[str] = set()  # temporary files being written now (``remove_partial`` deletes them)
-
-
-def remove_partial() -> None:
-    """Delete every temporary file an ``atomic_open`` is writing now: called by the CLI when
-    it is interrupted while a worker thread writes, so nothing half-written stays on disk."""
-    for tmp in list(_LIVE):
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-
 
 @contextlib.contextmanager
 def atomic_open(path: str | Path) -> Iterator[BinaryIO]:
@@ -34,7 +24,6 @@ def atomic_open(path: str | Path) -> Iterator[BinaryIO]:
     success, delete it on any error."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
-    _LIVE.add(tmp)
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file normal permissions
         with os.fdopen(fd, "wb") as f:
@@ -46,8 +35,6 @@ def atomic_open(path: str | Path) -> Iterator[BinaryIO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    finally:
-        _LIVE.discard(tmp)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

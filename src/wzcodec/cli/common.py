@@ -153,8 +153,13 @@ def plan_outputs(
 def write_outputs(plan: Plan, blobs: list[bytes], messages: list[str]) -> None:
     """Write every output (atomically; standard output for ``None``), then its status line.
     Called once every input has been coded: a failure leaves no output at all."""
+    import signal
+    import threading
+
     from wzcodec.files import atomic_write_bytes
 
+    if threading.current_thread() is threading.main_thread():  # Ctrl-C: remove the temp file
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if plan.folder is not None:
         plan.folder.mkdir(parents=True, exist_ok=True)
     for out, data, message in zip(plan.outputs, blobs, messages, strict=True):
