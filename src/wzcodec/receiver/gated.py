@@ -52,21 +52,10 @@ class GatedReceiver(nn.Module):
     it refines (``avif``, ``heic``). Built from a shipped ``.json`` config (the trainer's
     other keys are ignored)."""
 
-    def __init__(
-        self,
-        base: str,
-        use_side: bool = True,
-        width: int = 16,
-        depth: int = 4,
-        blocks: int = 1,
-        middle: int = 2,
-        preset: str = "medium",
-        attention: int = 0,
-        **_trainer_keys,
-    ):
+    def __init__(self, base: str, use_side: bool = True, **config):
         super().__init__()
         self.base_codec, self.use_side = base, use_side
-        self.receiver = FlowReceiver(width, depth, blocks, middle, preset, use_side, attention)
+        self.receiver = FlowReceiver.from_config(use_side=use_side, **config)
         for b in GATE_BASES:
             self.register_buffer(f"gate_{b}", torch.ones(len(GATE_KNOTS)))
         self.bf16 = False
