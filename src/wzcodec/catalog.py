@@ -30,6 +30,16 @@ class Entry:
     def weights_name(self) -> str:
         return self.weights or self.name
 
+    @property
+    def levels(self) -> int:
+        """Qualities run 1..levels: a learned model's 6 rate points, a standard codec's 100."""
+        return 6 if self.kind == "learned" else 100
+
+    @property
+    def family(self) -> str:
+        """The file format of the standard codec under it (``avif-s2`` -> ``avif``), or ""."""
+        return self.base.split("-")[0]
+
 
 def _learned(name: str, summary: str, uses_side: bool = True) -> Entry:
     return Entry(name, "learned", summary, uses_side=uses_side)

@@ -38,6 +38,7 @@ __all__ = [
     "load",
     "native_bf16",
     "read_header",
+    "shipped_weights_id",
     "weights_file",
     "weights_id",
 ]
@@ -49,6 +50,18 @@ NO_WEIGHTS = bytes(8)  # the weights id of a standard codec alone
 def weights_id(blob: bytes) -> bytes:
     """The 8-byte identity of a weights file written into every bitstream."""
     return hashlib.sha256(blob).digest()[:8]
+
+
+def shipped_weights_id(name: str) -> bytes | None:
+    """The weights id ``load(name)`` gives (with a frozen base, the base's bytes first),
+    from the files alone: no model is built, no PyTorch imported. None: nothing shipped."""
+    path = weights_file(name)
+    if not path.exists():
+        return None
+    meta = path.with_suffix(".json")
+    base = json.loads(meta.read_text()).get("base") if meta.exists() else None
+    prefix = (path.parent / base["file"]).read_bytes() if base else b""
+    return weights_id(prefix + path.read_bytes())
 
 
 class PreparedSide:
@@ -419,22 +432,18 @@ def load(
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     config = meta.get("config", {})
 
-    def build() -> Any:
-        if entry.kind == "receiver" and config.get("align") == "flow":  # no CompressAI needed
-            from wzcodec.receiver.gated import load_gated
-
-            try:
-                return load_gated(entry.base, blob, config)
-            except (RuntimeError, KeyError, ValueError, TypeError) as e:
-                raise WzError(
-                    f"{path}: weights do not fit model {name!r} ({str(e).splitlines()[0]})"
-                ) from None
-        from wzcodec.weights import base_weights
-
-        base = base_weights(path, meta.get("base"))
+    def build() -> tuple[Any, bytes]:
+        """The model, and the frozen base weights it was trained over (b"": none)."""
         try:
-            return _build_model(name, blob, config, base, meta.get("base"))
-        except (RuntimeError, KeyError, ValueError) as e:
+            if entry.kind == "receiver" and config.get("align") == "flow":  # no CompressAI
+                from wzcodec.receiver.gated import load_gated
+
+                return load_gated(entry.base, blob, config), b""
+            from wzcodec.weights import base_weights
+
+            base = base_weights(path, meta.get("base")) or b""
+            return _build_model(name, blob, config, base or None, meta.get("base")), base
+        except (RuntimeError, KeyError, ValueError, TypeError) as e:
             raise WzError(
                 f"{path}: weights do not fit model {name!r} ({str(e).splitlines()[0]})"
             ) from None
@@ -442,20 +451,13 @@ def load(
     if entry.kind == "receiver":
         from wzcodec.coders.base import BaseCoder
 
-        coder = BaseCoder(entry.base, build, entry.uses_side)
+        coder = BaseCoder(entry.base, lambda: build()[0], entry.uses_side)
         codec = Codec(name, coder, weights_id(blob), quality, bf16)
         if weights:
             _ = codec.model  # a file the user named is checked now, not at the first decode
         return _checked(codec)
-    model = build()
-    base = _base_blob(path, meta)
+    model, base = build()
     return _checked(Codec(name, _coder(name, model), weights_id(base + blob), quality, bf16))
-
-
-def _base_blob(path: Path, meta: dict) -> bytes:
-    from wzcodec.weights import base_weights
-
-    return base_weights(path, meta.get("base")) or b""
 
 
 def _checked(codec: Codec) -> Codec:

@@ -34,18 +34,14 @@ PLAIN_SUFFIXES = {
 IMAGE_OUT = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
 
 
-def _levels(entry: catalog.Entry) -> int:
-    return 6 if entry.kind == "learned" else 100
-
-
 def cmd_encode(a) -> int:
     entry = catalog.entry(a.model)
     if a.quality is not None and a.bpp is not None:
         raise WzError("give --quality or --bpp, not both")
-    if a.quality is not None and not 1 <= a.quality <= _levels(entry):
-        raise WzError(f"quality must be between 1 and {_levels(entry)}, got {a.quality:g}")
+    if a.quality is not None and not 1 <= a.quality <= entry.levels:
+        raise WzError(f"quality must be between 1 and {entry.levels}, got {a.quality:g}")
     inputs = frames(a.input, IMAGE_SUFFIXES)
-    suffixes = (".wz", *PLAIN_SUFFIXES.get(entry.base.split("-")[0], ()))
+    suffixes = (".wz", *PLAIN_SUFFIXES.get(entry.family, ()))
     plan = plan_outputs(inputs, a.output, ".wz", suffixes, a.force)
 
     from wzcodec.images import read_rgb, read_rgb_bytes
@@ -215,23 +211,9 @@ def cmd_decode_seq(a) -> int:
     return 0
 
 
-def shipped_weights_id(name: str) -> bytes | None:
-    """The weights id of ``name``'s shipped weights (hashing the files; no model is built)."""
-    import json
-
-    from wzcodec.codec import weights_file, weights_id
-
-    path = weights_file(name)
-    if not path.exists():
-        return None
-    meta = path.with_suffix(".json")
-    base = json.loads(meta.read_text()).get("base") if meta.exists() else None
-    prefix = (path.parent / base["file"]).read_bytes() if base else b""
-    return weights_id(prefix + path.read_bytes())
-
-
 def cmd_info(a) -> int:
     from wzcodec.bitstream import parse
+    from wzcodec.codec import shipped_weights_id
 
     data = read_input(a.input)
     bs = parse(data)
@@ -244,7 +226,7 @@ def cmd_info(a) -> int:
     entry = catalog.CATALOG.get(h.model)
     if entry is not None and entry.kind != "learned":
         n = len(bs.strings[0])
-        base = entry.base.split("-")[0].upper()
+        base = entry.family.upper()
         print(f"bytes:       {len(data)} ({n} of the {base} file, {len(data) - n} of header)")
     else:
         print(
@@ -256,7 +238,7 @@ def cmd_info(a) -> int:
         verdict = "no: this release has no such model"
     elif entry.kind != "learned":
         verdict = "yes: any receiver of this release refines it"
-    elif shipped_weights_id(h.model) == h.weights_id:
+    elif shipped_weights_id(h.model) == h.weights_id:  # hashes the files, builds no model
         verdict = "yes, with the shipped weights"
     else:
         verdict = "needs the weights that coded it (--weights)"
@@ -271,7 +253,7 @@ def cmd_models(a) -> int:
     print(f"{'model':<11} {'kind':<10} {'quality':<8} what it is (default: {default})")
     for name, e in catalog.CATALOG.items():
         shipped = e.kind == "classical" or weights_file(name).exists()
-        q = "1..6" if e.kind == "learned" else "1..100"
+        q = f"1..{e.levels}"
         flag = "" if shipped else " [no shipped weights]"
         print(f"{name:<11} {e.kind:<10} {q:<8} {e.summary}{flag}")
     return 0

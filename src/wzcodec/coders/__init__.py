@@ -16,6 +16,13 @@ from typing import Any
 import numpy as np
 
 
+def set_module_bf16(model: Any, on: bool) -> None:
+    """Switch bf16 autocast in every submodule of ``model`` that has the switch."""
+    for m in model.modules():
+        if hasattr(m, "bf16"):
+            m.bf16 = on
+
+
 class Coder:
     """What ``Codec`` needs of a coder (the defaults are an end-to-end model's)."""
 

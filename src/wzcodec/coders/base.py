@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from wzcodec import classical
-from wzcodec.coders import Coder
+from wzcodec.coders import Coder, set_module_bf16
 from wzcodec.errors import BitstreamError
 
 
@@ -50,9 +50,7 @@ class BaseCoder(Coder):
     def set_bf16(self, on: bool) -> None:
         self._bf16 = on
         if self._model is not None:
-            for m in self._model.modules():
-                if hasattr(m, "bf16"):
-                    m.bf16 = on
+            set_module_bf16(self._model, on)
 
     def encode(self, rgb: np.ndarray, quality: float) -> list[bytes]:
         return [classical.encode(self.codec, rgb, round(quality))]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from wzcodec.coders import Coder
+from wzcodec.coders import Coder, set_module_bf16
 from wzcodec.errors import BitstreamError
 from wzcodec.images import crop_to, pad_to, to_tensor, to_uint8
 from wzcodec.threads import fixed_threads
@@ -51,9 +51,7 @@ class LatentCoder(Coder):
         return self._model
 
     def set_bf16(self, on: bool) -> None:
-        for m in self._model.modules():
-            if hasattr(m, "bf16"):
-                m.bf16 = on
+        set_module_bf16(self._model, on)
 
     @torch.inference_mode()
     def encode(self, rgb: np.ndarray, quality: float) -> list[bytes]:
