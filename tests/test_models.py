@@ -537,11 +537,14 @@ def test_fusion_probe_scores_atn_and_each_side_image_with_dsins_fusion(tiny_ster
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_every_model_records_its_arguments_and_rebuilds_from_them(name):
+    import inspect
     import json
 
     model = build(name)
     config = json.loads(json.dumps(model.config))  # what a weights file's .json holds
-    assert set(MODELS[name].default_config) <= set(config)
+    own = inspect.signature(MODELS[name]).parameters.values()
+    named = {p.name for p in own if p.kind is not p.VAR_KEYWORD and p.name != "base"}
+    assert named <= set(config)  # every argument its constructor declares, with its value
     again = build(name, **config)
     assert again.config == config
     shapes = {k: v.shape for k, v in model.state_dict().items()}

@@ -240,14 +240,14 @@ def test_refiner_training_resumes_exactly_logs_side_gaps_and_exports(tmp_path, t
     assert torch.allclose(b["model"]["gate_avif"], torch.tensor(gate).float(), atol=1e-4)
     weights = export(tmp_path / "split/checkpoint.pt", tmp_path / "w")
     codec = wzcodec.load("avif-si", weights=weights)
-    assert codec.model.scale == 1  # served as the config's ``serve`` says
+    assert codec.model.receiver.scale == 1  # served as the config's ``serve`` says
     data = codec.encode(small[0], quality=30)
     assert np.array_equal(codec.decode(data), classical.decode(parse(data).strings[0]))
     assert len(list((tmp_path / "cache/avif").rglob("*.png"))) == 4 * 2  # both views x 2 q
 
 
 def test_cam_alignment_mixes_y_pixels_only():
-    from wzcodec.models.over_codec import CamAlign
+    from wzcodec.receiver.match import CamAlign
 
     torch.manual_seed(0)
     cam = CamAlign()
@@ -280,11 +280,11 @@ def test_alignment_ablation_trains_its_attention():
 
     torch.manual_seed(0)
     m = build("avif-si", align="cam")
-    torch.nn.init.normal_(m.refiner.head.weight, std=0.01)  # as after a first step
+    torch.nn.init.normal_(m.receiver.refiner.head.weight, std=0.01)  # as after a first step
     x_hat, y = torch.rand(2, 3, 32, 64), torch.rand(2, 3, 32, 64)
-    m(x_hat, y)["x_hat"].pow(2).mean().backward()
-    assert m.cam.embed[0].weight.grad.abs().sum() > 0
-    assert m.cam.cam.to_q.weight.grad.abs().sum() > 0
+    m(x_hat, y).pow(2).mean().backward()
+    assert m.receiver.cam.embed[0].weight.grad.abs().sum() > 0
+    assert m.receiver.cam.cam.to_q.weight.grad.abs().sum() > 0
 
 
 def test_a_single_photo_trains_as_a_shifted_relit_pseudo_pair(tmp_path, small):
@@ -292,13 +292,14 @@ def test_a_single_photo_trains_as_a_shifted_relit_pseudo_pair(tmp_path, small):
 
     from PIL import Image
 
-    from wzcodec.training.refiner import SHIFT, RefinerData, _cache_path
+    from wzcodec.training.base_decodes import cache_path
+    from wzcodec.training.refiner import SHIFT, RefinerData
 
     x, _ = small
     src = tmp_path / "photo.png"
     Image.fromarray(x).save(src)
     cache = tmp_path / "cache"
-    dst = _cache_path(cache, "avif", 20, src)
+    dst = cache_path(cache, "avif", 20, src)
     dst.parent.mkdir(parents=True)
     Image.fromarray(classical.decode(classical.encode("avif", x, 20))).save(dst)
     data = RefinerData([(src, None)], {"avif": [20]}, cache, (64, 128))

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import torch
 
+from wzcodec import catalog
 from wzcodec.models import build
 from wzcodec.training.checkpoint import CHECKPOINT
-from wzcodec.training.flow import _split
-from wzcodec.training.refiner import calibrate
+from wzcodec.training.flow import split_pairs
+from wzcodec.training.gate import calibrate
 from wzcodec.weights import save_weights
 
 
@@ -34,13 +35,13 @@ def main(argv: list[str] | None = None) -> None:
     model = build(cfg["model"], **cfg["model_config"])
     model.load_state_dict(state["model"])
     model.bf16 = model.receiver.bf16 = bool(cfg["bf16"])
-    _, held = _split(cfg)
+    _, held = split_pairs(cfg)
     n = a.pairs or int(cfg["calibrate"] or 24)
     report = calibrate(model, held[:n], cfg["qualities"])
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "gate.json").write_text(json.dumps(report, indent=1))
     meta = {"step": state["step"], "distortion": "mse", "bases": cfg["bases"]}
-    name = getattr(model, "weights_name", cfg["model"])
+    name = catalog.entry(cfg["model"]).weights_name
     path = save_weights(model, a.out, name, meta)
     gains = {b: report[b]["gain_db"] for b in cfg["qualities"]}
     print(f"step {state['step']}: wrote {path}; gated gain on {len(held[:n])} held-out pairs:")

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from wzcodec.catalog import CATALOG
+
 SIZES = [(128, 256), (375, 1242), (1024, 2048)]
 
 
@@ -175,9 +177,7 @@ def run(
             r = _run_worker(["codec", name, f"{h}x{w}", *base, str(target or 0)])
             rows.append({"model": name, "size": f"{h}x{w}", "kind": "codec", **r})
     kinds = ["train", "train-compiled"] if compile_train else ["train"]
-    from wzcodec.models import MODELS
-
-    trained = [m for m in models if m not in MODELS or MODELS[m].entropy_coded]  # not avif-si
+    trained = [m for m in models if m not in CATALOG or CATALOG[m].kind == "learned"]
     for kind in kinds if train else []:
         for name in trained:
             r = _run_worker([kind, name, "256x256", *base, "0"])

@@ -435,10 +435,10 @@ def load(
     def build() -> tuple[Any, bytes]:
         """The model, and the frozen base weights it was trained over (b"": none)."""
         try:
-            if entry.kind == "receiver" and config.get("align") == "flow":  # no CompressAI
+            if entry.kind == "receiver":  # the flow receiver imports no CompressAI
                 from wzcodec.receiver.gated import load_gated
 
-                return load_gated(entry.base, blob, config), b""
+                return load_gated(entry.base, blob, config, entry.uses_side), b""
             from wzcodec.weights import base_weights
 
             base = base_weights(path, meta.get("base")) or b""

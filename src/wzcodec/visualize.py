@@ -62,8 +62,10 @@ def _heat(a: np.ndarray) -> np.ndarray:
 def attention_maps(
     codec: Codec, x, y, pixel: tuple[int, int], out: Path, quality: float | None = None
 ) -> Path:
+    from wzcodec.models.base import CodecModel
+
     m = codec.model
-    cams = getattr(m, "cams", None)
+    cams = m.cams if isinstance(m, CodecModel) else None
     if cams is None or not all(hasattr(c, "band") for c in cams):
         raise WzError(f"{codec.name} has no spatial attention maps (use atn)")
     q = codec._quality(quality)

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load as st_load
 
+from wzcodec import catalog
 from wzcodec.errors import WzError
 from wzcodec.files import atomic_open
 from wzcodec.models import build
@@ -179,7 +180,8 @@ def export(
     meta = {"step": state["step"], "distortion": cfg.get("distortion", "mse")}
     if "lambdas" in cfg:
         meta["lambdas"] = cfg["lambdas"]
-    if not model.entropy_coded:  # a refiner: which bases and qualities it was trained on
-        meta["bases"] = cfg.get("bases", [model.base_codec])
-    name = name or getattr(model, "weights_name", cfg["model"])
+    entry = catalog.entry(cfg["model"])
+    if entry.kind == "receiver":  # which base codecs it was trained on
+        meta["bases"] = cfg.get("bases", [entry.base])
+    name = name or entry.weights_name
     return save_weights(model, out_dir, name, meta, fp16, base)

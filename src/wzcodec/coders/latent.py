@@ -43,7 +43,7 @@ class LatentCoder(Coder):
         self.factor = model.factor
         self.max_sides = model.max_sides
         self.uses_side = model.uses_side
-        self.fixed_size = tuple(model.fixed_size) if not model.any_size else None
+        self.fixed_size = tuple(model.fixed_size) if model.fixed_size else None
         self.qualities = [float(q) for q in range(1, self.levels + 1)]
 
     @property

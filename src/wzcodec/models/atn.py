@@ -15,8 +15,6 @@ over a band of token rows: see ``layers.BandCAM``); the next stage reads both, a
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from torch import nn
 
 from wzcodec.models.layers import BandCAM
@@ -26,14 +24,6 @@ from wzcodec.models.registry import register
 
 @register("atn")
 class ATN(NDIC):
-    default_config: ClassVar[dict] = {
-        **NDIC.default_config,
-        "attn_dim": 128,
-        "heads": 4,
-        "band": 2,
-        "window": 0,
-    }
-
     def __init__(self, attn_dim: int = 128, heads: int = 4, band: int = 2, window: int = 0, **kw):
         super().__init__(**kw)
         self.cams = nn.ModuleList(

@@ -9,8 +9,6 @@ variable-rate with the same gain vectors as every model here).
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from torch import Tensor, nn
 
 from wzcodec.models.latent import VariableRateFactorized
@@ -21,18 +19,10 @@ from wzcodec.models.registry import register
 
 @register("atn-paper")
 class ATNPaper(NDIC):
-    default_config: ClassVar[dict] = {
-        **NDIC.default_config,
-        "N": 192,
-        "M": 192,
-        "height": 128,
-        "width": 256,
-    }
     factor = 16
-    any_size = False
 
-    def __init__(self, height: int = 128, width: int = 256, **kw):
-        super().__init__(**kw)
+    def __init__(self, height: int = 128, width: int = 256, N: int = 192, M: int = 192, **kw):
+        super().__init__(N=N, M=M, **kw)
         self.fixed_size = (height, width)
         self.cams = nn.ModuleList(
             ChannelPatchCAM(self.N, height // s, width // s) for s in (8, 4, 2)

@@ -1,6 +1,8 @@
-"""What the codec shell needs from every model, beyond ``forward`` / ``compress`` /
-``decompress``: the input-size factor, the entropy coders' tables, and a bound on the symbols
-of one entropy-coded string (the decoder's safety tail, see ``codec.py``)."""
+"""The protocol of an end-to-end model, declared once: what the codec shell (``coders/latent.py``)
+and the trainer read from every model, beyond ``forward`` / ``compress`` / ``decompress``: the
+input-size factor, one fixed input size or none, the rate points, how many side images it
+uses, the bf16 switch, its cross-attention modules (if any), the entropy coders' tables, and
+a bound on the symbols of one entropy-coded string (the decoder's safety tail)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Any, ClassVar
 from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from compressai.models import CompressionModel
 from compressai.models.utils import update_registered_buffers
-from torch import Tensor
+from torch import Tensor, nn
 
 from wzcodec.models.latent import SCALE_TABLE
 
@@ -21,15 +23,19 @@ ENTROPY_TABLES = ("_quantized_cdf", "_offset", "_cdf_length")
 
 class CodecModel(CompressionModel):
     factor = 64  # input sides must be multiples of this (the codec pads)
-    any_size: ClassVar[bool] = True  # False: one input size only (``fixed_size``, atn-paper)
-    # False: the model's one string is a standard codec's file (``over_codec.py``): integer
-    # qualities, no rANS safety tail, no likelihoods
-    entropy_coded: ClassVar[bool] = True
+    fixed_size: tuple[int, int] | None = None  # the one input size it codes (atn-paper)
+    levels: int = 6  # quality levels 1..levels (one rate point each)
     # how many side images ``decompress`` takes at once: 1 (the others are ignored), or None
     # for any number, which it then gets as a list of ``prepare_side`` results
     max_sides: ClassVar[int | None] = 1
     uses_side: ClassVar[bool] = True  # False: the decoder ignores any side image
+    bf16: bool = False  # bf16 autocast of the transforms (the entropy models stay fp32)
+    cams: nn.ModuleList | None  # cross-attention modules (atn), or None (set in ``__init__``)
     config: dict  # the constructor's arguments (``__init_subclass__``): the weights' .json
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.cams = None  # not a class attribute: nn.Module keeps submodules in _modules
 
     def __init_subclass__(cls, **kwargs):
         """Record every model's constructor arguments once, here: ``self.config`` is what

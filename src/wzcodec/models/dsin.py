@@ -19,8 +19,6 @@ gains add up: DSIN's patch matching finds places that atn's attention does not.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -153,13 +151,6 @@ def _match_scaled(x_hat, y_hat, y, patch, search_v, sigma, s, with_score):
 
 @register("dsin")
 class DSIN(CodecModel):
-    default_config: ClassVar[dict] = {
-        "N": 128,
-        "M": 192,
-        "levels": 6,
-        "search_v": 16,
-        "sigma": 150.0,
-    }
     uses_side = True
 
     def __init__(
@@ -227,11 +218,18 @@ class DSIN(CodecModel):
 class DSINOverATN(DSIN):
     """DSIN's refinement over ``atn`` (module docstring). The extra config is atn's own."""
 
-    default_config: ClassVar[dict] = {
-        **DSIN.default_config,
-        **{k: v for k, v in ATN.default_config.items() if k not in ("N", "M", "levels")},
-        "window": 16,
-    }
+    def __init__(
+        self,
+        attn_dim: int = 128,
+        heads: int = 4,
+        band: int = 2,
+        window: int = 16,
+        w_noise: float = 0.03,
+        side_dropout: float = 0.1,
+        **kw,
+    ):
+        atn = {"attn_dim": attn_dim, "heads": heads, "band": band, "window": window}
+        super().__init__(**atn, w_noise=w_noise, side_dropout=side_dropout, **kw)
 
     def make_base(self, N: int, M: int, levels: int, **base_config) -> CodecModel:
         return ATN(N=N, M=M, levels=levels, **base_config)

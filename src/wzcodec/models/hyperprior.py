@@ -10,8 +10,6 @@ The side image is accepted and ignored, so every model shares one calling conven
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from compressai.layers import GDN
 from compressai.models.utils import deconv
 from torch import Tensor, nn
@@ -36,7 +34,6 @@ def synthesis(M: int, N: int, cout: int = 3) -> nn.Sequential:
 
 @register("hyperprior")
 class Hyperprior(CodecModel):
-    default_config: ClassVar[dict] = {"N": 128, "M": 192, "levels": 6}
     uses_side = False
 
     def __init__(self, N: int = 128, M: int = 192, levels: int = 6):

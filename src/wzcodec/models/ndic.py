@@ -17,8 +17,6 @@ on v_y and w provide α·R_y and β·R_w (they only regularise; nothing of them 
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import torch
 from compressai.entropy_models import EntropyBottleneck
 from torch import Tensor, nn
@@ -31,13 +29,6 @@ from wzcodec.models.registry import register
 
 @register("ndic")
 class NDIC(CodecModel):
-    default_config: ClassVar[dict] = {
-        "N": 128,
-        "M": 192,
-        "levels": 6,
-        "w_noise": 0.03,
-        "side_dropout": 0.1,
-    }
     uses_side = True
 
     def __init__(

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from wzcodec import catalog
 from wzcodec.errors import WzError
-from wzcodec.models import MODELS
 
 # an end-to-end model (hyperprior, ndic, atn, atn-paper, dsin, dsin-atn)
 REQUIRED = ("model", "data", "lambdas", "batch", "lr", "steps")
@@ -105,7 +105,8 @@ def load_config(path: str | Path) -> dict:
 
 def is_refiner(cfg: dict) -> bool:
     """A receiver over a standard codec: no entropy model, its own loop (``refiner.py``)."""
-    return cfg.get("model") in MODELS and not MODELS[cfg["model"]].entropy_coded
+    name = cfg.get("model")
+    return name in catalog.CATALOG and catalog.CATALOG[name].kind == "receiver"
 
 
 def check_config(cfg: dict) -> None:

@@ -35,22 +35,22 @@ from wzcodec.errors import WzError
 from wzcodec.models import build
 from wzcodec.receiver.align import align
 from wzcodec.receiver.receiver import aligned_tensors
+from wzcodec.training.base_decodes import (
+    cache_path,
+    load_image,
+    pad_to_crop,
+    precompute,
+    size_path,
+    to_chw,
+)
 from wzcodec.training.checkpoint import (
     CHECKPOINT,
     load_checkpoint,
     restore_rng,
 )
-from wzcodec.training.refiner import (
-    EPS,
-    _cache_path,
-    _load,
-    _rgb,
-    _serve_and_calibrate,
-    _with_bases,
-    precompute,
-    size_path,
-)
-from wzcodec.training.steps import Steps
+from wzcodec.training.gate import serve_and_calibrate
+from wzcodec.training.refiner import EPS, with_bases
+from wzcodec.training.steps import GainWindow, Steps
 from wzcodec.training.validate import psnr
 from wzcodec.weights import load_weights
 
@@ -68,7 +68,7 @@ def _aligned_path(cache: Path, d: Draw) -> Path:
 
 def _side(d: Draw, dec_cache: Path) -> np.ndarray:
     _, y, base, q, dec = d
-    img = _load(_cache_path(dec_cache, base, q, y)) if dec else _load(y)
+    img = load_image(cache_path(dec_cache, base, q, y)) if dec else load_image(y)
     return np.repeat(img[..., None], 3, 2) if img.ndim == 2 else img
 
 
@@ -77,7 +77,7 @@ def _align_one(job: tuple[Draw, str, str, str]) -> None:
 
     cv2.setNumThreads(1)
     d, dec_cache, out, preset = job
-    x_hat = _load(_cache_path(Path(dec_cache), d[2], d[3], d[0]))
+    x_hat = load_image(cache_path(Path(dec_cache), d[2], d[3], d[0]))
     x_hat = np.repeat(x_hat[..., None], 3, 2) if x_hat.ndim == 2 else x_hat
     a = align(x_hat, _side(d, Path(dec_cache)), preset)
     y = a.y[..., :1] if np.array_equal(a.y[..., 0], a.y[..., 2]) else a.y  # gray: one plane
@@ -110,9 +110,9 @@ class FlowData:
         for d in draws:
             x, _, base, q, _ = d
             if x not in self.x:
-                self.x[x] = _load(x)
-            dec = _cache_path(dec_cache, base, q, x)
-            self.x_hat.append(_load(dec))
+                self.x[x] = load_image(x)
+            dec = cache_path(dec_cache, base, q, x)
+            self.x_hat.append(load_image(dec))
             h, w = self.x[x].shape[:2]
             self.bpp.append(8 * int(size_path(dec).read_text()) / (h * w))
             self.aligned.append(np.load(_aligned_path(al_cache, d), mmap_mode="r"))
@@ -135,26 +135,18 @@ class FlowData:
         a = a.permute(2, 0, 1)
         y_w = a[:-3].expand(3, -1, -1) if a.shape[0] == 4 else a[:-3]
         out = [
-            _rgb(x[top : top + ch, left : left + cw]),
-            _rgb(x_hat[top : top + ch, left : left + cw]),
+            to_chw(x[top : top + ch, left : left + cw]),
+            to_chw(x_hat[top : top + ch, left : left + cw]),
             y_w,
             a[-3:],
         ]
-        out = [_pad(t, *self.crop) for t in out]
+        out = [pad_to_crop(t, *self.crop) for t in out]
         if rng.random() < 0.5:  # a joint mirror
             out = [t.flip(-1) for t in out]
         return (*out, self.bpp[i])
 
 
-def _pad(t: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    ph, pw = h - t.shape[1], w - t.shape[2]
-    if ph <= 0 and pw <= 0:
-        return t
-    pad = (0, max(0, pw), 0, max(0, ph))
-    return torch.nn.functional.pad(t[None], pad, mode="replicate")[0]
-
-
-def _split(cfg: dict) -> tuple[list, list]:
+def split_pairs(cfg: dict) -> tuple[list, list]:
     """(train pairs both directions, held-out pairs) of the real pairs (photos left out)."""
     real = []
     for spec in cfg["data"]["train"]:
@@ -174,23 +166,23 @@ def _val_set(held: list, cfg: dict, dec_cache: Path) -> list:
     """Per held-out pair and (base, quality): x, x̂, bpp, and y aligned (true, unrelated)."""
     out = []
     for i, (x_path, y_path) in enumerate(held):
-        x = _load(x_path)
+        x = load_image(x_path)
         other = held[(i + 1) % len(held)][1]
         for base, qs in cfg["qualities"].items():
             for q in sorted({qs[0], qs[len(qs) // 2], qs[-1]}):
-                dec = _cache_path(dec_cache, base, q, x_path)
-                x_hat = _load(dec)
+                dec = cache_path(dec_cache, base, q, x_path)
+                x_hat = load_image(dec)
                 bpp = 8 * int(size_path(dec).read_text()) / (x.shape[0] * x.shape[1])
                 xh3 = np.repeat(x_hat[..., None], 3, 2) if x_hat.ndim == 2 else x_hat
                 sides = {}
                 for kind, path in (("true", y_path), ("other", other)):
-                    y = _load(path)
+                    y = load_image(path)
                     y = np.repeat(y[..., None], 3, 2) if y.ndim == 2 else y
                     if y.shape != xh3.shape:  # another size: a flipped true y stands in
-                        y = _load(y_path)[::-1, ::-1]
+                        y = load_image(y_path)[::-1, ::-1]
                         y = np.repeat(y[..., None], 3, 2) if y.ndim == 2 else y
                     sides[kind] = aligned_tensors(align(xh3, np.ascontiguousarray(y)))
-                out.append((base, q, _rgb(x)[None], _rgb(x_hat)[None], bpp, sides))
+                out.append((base, q, to_chw(x)[None], to_chw(x_hat)[None], bpp, sides))
     return out
 
 
@@ -219,7 +211,7 @@ def validate(model, val: list) -> dict:
 def prepare(cfg: dict, preset: str) -> tuple[list, list, FlowData]:
     """Base decodes and alignments (DIS ``preset``) cached; returns (train pairs, held-out
     pairs, data)."""
-    train, held = _split(cfg)
+    train, held = split_pairs(cfg)
     dec_cache, al_cache = Path(cfg["cache"]), Path(cfg["aligned_cache"])
     images = sorted({p for pair in train for p in pair} | {p for pair in held for p in pair})
     precompute(images, cfg["qualities"], dec_cache, int(cfg["workers"]))
@@ -276,13 +268,11 @@ def train(
     progress: bool = True,
 ) -> dict:
     """Train (or resume) a flow receiver; ``cfg`` is a checked, resolved config."""
-    cfg = _with_bases(cfg)
+    cfg = with_bases(cfg)
     out_dir = Path(out_dir)
     torch.manual_seed(cfg["seed"])
     rng = random.Random(cfg["seed"])
     model = build(cfg["model"], **cfg["model_config"])
-    if model.receiver is None:
-        raise WzError("training/flow.py trains align: flow receivers only")
     model.bf16 = model.receiver.bf16 = bool(cfg["bf16"])
     model = model.to(memory_format=torch.channels_last)
     if cfg["init"] is not None:  # a warm start from saved weights (overwritten by --resume)
@@ -298,16 +288,18 @@ def train(
     if state is not None:
         restore_rng(state["rng"], rng=rng)
     total = min(cfg["steps"], max_steps) if max_steps else cfg["steps"]
-    run = Steps(model, opt, cfg, out_dir, state, rng)
+    run, window = Steps(model, opt, cfg, out_dir, state, rng=rng), GainWindow()
     run.run(
-        lambda lr: _step(model, opt, data, rng, cfg, lr),
+        lambda i, lr: window.add(_step(model, opt, data, rng, cfg, lr)),
+        window,
         (lambda: validate(model, val)) if val else None,
         total,
         max_minutes,
         progress,
+        validate_at_start=True,
     )
     if cfg["calibrate"] and run.step >= total and not run.stopped:
         # the gate is fitted on the held-out pairs (the net never trained on them)
-        cfg = _serve_and_calibrate(model, {**cfg, "serve": {}}, held or train_pairs, out_dir)
+        cfg = serve_and_calibrate(model, {**cfg, "serve": {}}, held or train_pairs, out_dir)
         run.checkpoint(cfg)
     return {**run.metrics, "step": run.step}

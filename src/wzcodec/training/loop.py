@@ -13,37 +13,31 @@ samples from its own generator, DDP averages the gradients, and only rank 0 writ
 from __future__ import annotations
 
 import random
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
-from tqdm import tqdm
 
 from wzcodec.models.loss import RateDistortionLoss
 from wzcodec.training import refiner
 from wzcodec.training.checkpoint import (
     CHECKPOINT,
-    StopOnSignal,
     load_checkpoint,
     remove_stale,
     restore_rng,
-    rng_state,
-    save_checkpoint,
 )
 from wzcodec.training.config import (
     check_config,
     is_refiner,
-    learning_rate,
     load_config,
     numbers,
     resolve,
 )
 from wzcodec.training.data import easy_side, match_side, train_batches, val_pairs
 from wzcodec.training.distributed import Dist
-from wzcodec.training.log import Log
 from wzcodec.training.params import prepare
+from wzcodec.training.steps import Steps
 from wzcodec.training.validate import psnr, validate
 
 
@@ -68,6 +62,18 @@ def train(
         return flow.train(cfg, out_dir, resume, max_steps, max_minutes, progress)
     if is_refiner(cfg):
         return refiner.train(cfg, out_dir, resume, max_steps, max_minutes, progress)
+    return end_to_end(cfg, out_dir, resume, max_steps, max_minutes, progress)
+
+
+def end_to_end(
+    cfg: dict,
+    out_dir: str | Path,
+    resume: bool = False,
+    max_steps: int | None = None,
+    max_minutes: float | None = None,
+    progress: bool = True,
+) -> dict:
+    """Train (or resume) an end-to-end model; ``cfg`` is a checked, resolved config."""
     dist, out_dir = Dist(), Path(out_dir)
     seed = cfg["seed"] + 1000 * dist.rank
     torch.manual_seed(seed)
@@ -81,7 +87,6 @@ def train(
     ckpt_path, state = out_dir / CHECKPOINT, None
     if resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path, model, opt, aux_opt)
-    step, elapsed = (state["step"], state.get("elapsed", 0.0)) if state else (0, 0.0)
     if dist.main:
         out_dir.mkdir(parents=True, exist_ok=True)
         remove_stale(out_dir)
@@ -90,51 +95,21 @@ def train(
     run = _Step(cfg, model, dist.wrap(model), opt, aux_opt, main_params, gen, device)
     val = val_pairs(cfg) if dist.main else []
     total = min(cfg["steps"], max_steps) if max_steps else cfg["steps"]
-    log = Log(out_dir, fresh=step == 0, step=step) if dist.main else None
     if state:  # the random streams last, after everything that draws from them
         restore_rng(state["rng"], dist.rank, gen=gen)
 
-    t0 = last_ckpt = time.time()
-    bar = tqdm(total=total, initial=step, disable=not (progress and dist.main), desc=cfg["model"])
-    metrics, stop = {}, StopOnSignal()  # SIGINT / SIGTERM: finish the step, checkpoint, return
-    try:
-        while step < total:
-            if max_minutes is not None and time.time() - t0 > max_minutes * 60:
-                break
-            lr = learning_rate(cfg, step, (elapsed + time.time() - t0) / 60)
-            run(batches.next(), step, lr)
-            step += 1
-            bar.update(1)
-            if step % cfg["log_every"] == 0 or step == total:
-                metrics = run.metrics(lr)
-                if val and (step % cfg["val_every"] == 0 or step == total):
-                    metrics.update(validate(model, val, [1.0, float(len(cfg["lambdas"]))]))
-                if log is not None:
-                    log.write(step, elapsed + time.time() - t0, metrics)
-                bar.set_postfix({k: f"{metrics[k]:.3f}" for k in ("loss", "bpp", "psnr")})
-            every = cfg["checkpoint_every_steps"]
-            late = time.time() - last_ckpt > cfg["checkpoint_minutes"] * 60
-            due = bool(every and step % every == 0) or late
-            due, stop.requested = dist.any(due, stop.requested)  # every rank must agree
-            if stop.requested:
-                break
-            if due:
-                _checkpoint(ckpt_path, run, dist, step, elapsed + time.time() - t0)
-                last_ckpt = time.time()
-    finally:
-        stop.restore()
-    bar.close()
-    _checkpoint(ckpt_path, run, dist, step, elapsed + time.time() - t0)
-    if log is not None:
-        log.close()
+    steps = Steps(model, opt, cfg, out_dir, state, gen=gen, aux_opt=aux_opt, dist=dist)
+    levels = [1.0, float(len(cfg["lambdas"]))]
+    steps.run(
+        lambda i, lr: run(batches.next(), i, lr),
+        run.metrics,
+        (lambda: validate(model, val, levels)) if val else None,
+        total,
+        max_minutes,
+        progress,
+    )
     dist.close()
-    return {**metrics, "step": step}
-
-
-def _checkpoint(path: Path, run: _Step, dist: Dist, step: int, elapsed: float) -> None:
-    rngs = dist.gather(rng_state(run.gen))  # every rank's streams, written by rank 0
-    if dist.main:
-        save_checkpoint(path, run.model, run.opt, run.aux_opt, step, rngs, run.cfg, elapsed)
+    return {**steps.metrics, "step": steps.step}
 
 
 class _Step:

@@ -21,7 +21,7 @@ def build_model(cfg: dict) -> torch.nn.Module:
     """The model of a resolved config, with its training switches set (not yet warm-started
     or moved to the device); refuses options the model cannot take."""
     model = build(cfg["model"], **cfg["model_config"])
-    cams = getattr(model, "cams", None) or []
+    cams = model.cams or []
     if cfg["match_loss"] and not (cams and all(hasattr(c, "match_loss") for c in cams)):
         raise WzError(f"match_loss: {cfg['model']} has no band attention to train")
     crop = cfg["crop"]

@@ -31,7 +31,7 @@ def validate(model, pairs: list[tuple[torch.Tensor, torch.Tensor]], levels: list
             m = crit(model(x, y, q), x, y, zero)
             bpp.append(m["bpp"].item())
             true_y.append(psnr(m["mse"].item()))
-            if getattr(model, "uses_side", False):
+            if model.uses_side:
                 other = pairs[(i + 1) % len(pairs)][1]
                 other = other if other.shape == y.shape else y.flip(-1).flip(-2)
                 other_y.append(psnr(crit(model(x, other, q), x, y, zero)["mse"].item()))
