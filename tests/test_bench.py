@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from wzcodec.bench import run
+from wzcodec.eval.bench import run
 
 
 def test_bench_times_codecs_and_training_and_writes_ratios_to_the_hyperprior(tmp_path, capsys):

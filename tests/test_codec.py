@@ -7,6 +7,7 @@ import pytest
 
 import wzcodec
 from wzcodec.bitstream import parse
+from wzcodec.catalog import CATALOG
 
 
 def test_decode_of_encode_equals_eval_mode_reconstruction(codec, motorcycle):
@@ -110,3 +111,26 @@ def test_a_prepared_side_image_decodes_the_same_pixels_as_the_image(name, motorc
         codec.decode(data, side=codec.prepare_side(y[:64, :128]))
     with pytest.raises(WzError, match="another codec"):
         codec.decode(data, side=wzcodec.load(name).prepare_side(y))
+
+
+@pytest.mark.parametrize("name", [n for n, e in CATALOG.items() if e.kind == "classical"])
+def test_each_classical_codec_round_trips_through_codec_as_its_own_file(name, motorcycle):
+    """A standard codec alone is a ``Codec`` like any model: its file inside the ``.wz`` is
+    the codec's own (what ``classical`` writes), it decodes to the codec's own pixels, side
+    images are ignored, and its rate is that plain file's (as ``wz eval`` counts it)."""
+    from wzcodec import classical
+    from wzcodec.metrics import psnr
+
+    x, y = (a[:96, :160] for a in motorcycle)
+    codec = wzcodec.load(name, quality=60)
+    data = codec.encode(x)
+    plain = codec.plain(data)
+    assert plain == classical.encode(name, x, 60)
+    assert codec.stored_size(data) == len(plain) < len(data)
+    out = codec.decode(data)
+    assert np.array_equal(out, classical.decode(plain))
+    assert np.array_equal(codec.decode(data, side=y), out)
+    assert codec.base_decode(data) is None  # nothing refines it
+    assert psnr(x, out) > 25
+    small = codec.encode(x, bpp=1.0)  # the one rate search: the largest file within 1 bpp
+    assert codec.stored_size(small) <= len(small) <= 96 * 160 / 8

@@ -135,7 +135,7 @@ def test_band_cam_matches_dense_reference_and_chunks_or_blocks_change_nothing(wi
     fx, fy = torch.randn(1, 8, 12, 22), torch.randn(1, 8, 12, 22)  # 11 token columns
     ref = _band_reference(cam, fx, fy)
 
-    def both(cam):  # inference (row chunks) and training (all rows, _BandMix) paths
+    def both(cam):  # inference (row chunks) and training (all rows, BandMix) paths
         with torch.no_grad():
             yield cam(fx, fy)
         yield cam(fx, fy)
@@ -150,7 +150,7 @@ def test_band_cam_matches_dense_reference_and_chunks_or_blocks_change_nothing(wi
 
 @pytest.mark.parametrize("window, block", [(0, 0), (2, 3)])
 def test_band_cam_gradients_match_the_dense_reference(window, block):
-    """The training path's hand-written backward (``_BandMix``) gives autograd's gradients
+    """The training path's hand-written backward (``BandMix``) gives autograd's gradients
     of the definition, for both feature maps and every parameter."""
     torch.manual_seed(0)
     cam = BandCAM(8, patch=2, dim=16, heads=2, band=1, window=window).double()
@@ -172,13 +172,13 @@ def test_band_cam_gradients_match_the_dense_reference(window, block):
 
 
 def test_band_mix_backward_passes_gradcheck():
-    from wzcodec.models.layers import _BandMix
+    from wzcodec.models.layers import BandMix
 
     torch.manual_seed(0)
     nb, L = 3, 4
     a = torch.rand(5, 2, 3, nb * L, dtype=torch.float64, requires_grad=True)
     v = torch.randn(5 + nb - 1, 2, L, 6, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda a, v: _BandMix.apply(a, v, nb), (a, v))
+    assert torch.autograd.gradcheck(lambda a, v: BandMix.apply(a, v, nb), (a, v))
 
 
 def test_windowed_band_cam_ignores_y_beyond_its_window():
@@ -372,12 +372,12 @@ def test_ndic_over_atn_stores_only_its_decoder_and_codes_atns_bitstream(tmp_path
     """A model whose frozen parts are its base's under the same names (ndic grafted onto atn)
     leaves them out of its file, loads them from the base, and refuses a changed base."""
     import wzcodec
-    from tests.test_train import _graft_script
+    from tests.helpers import graft_script
     from wzcodec.errors import WzError
     from wzcodec.weights import load_weights, save_weights
 
     atn_path = save_weights(_fresh("atn"), tmp_path, "atn")
-    ndic = _graft_script().graft(atn_path, "ndic")
+    ndic = graft_script().graft(atn_path, "ndic")
     with torch.no_grad():
         ndic.d_x[3].bias.fill_(0.05)  # trained: its own decoder
     path = save_weights(ndic, tmp_path, "ndic", base=atn_path)
@@ -434,7 +434,7 @@ def test_dsin_export_takes_the_base_tables_from_the_base_file_and_refuses_other_
 def test_visualize_writes_common_local_and_attention_pictures(tmp_path, motorcycle):
     from PIL import Image
 
-    from wzcodec.visualize import attention_maps, common_local
+    from wzcodec.eval.pictures import attention_maps, common_local
 
     codec = Codec.from_model(_fresh("atn"), quality=2)
     x, y = (np.ascontiguousarray(a[:128, :192]) for a in motorcycle)

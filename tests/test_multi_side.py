@@ -11,8 +11,9 @@ from PIL import Image
 
 import wzcodec
 from wzcodec.data import from_spec
+from wzcodec.eval.sequence import measure, summarize
 from wzcodec.metrics import psnr
-from wzcodec.sequence import decode_sequence, measure, summarize
+from wzcodec.sequence import decode_sequence
 
 from .conftest import run_cli
 

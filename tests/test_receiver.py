@@ -136,7 +136,7 @@ def test_a_snapshot_of_a_flow_run_ships_and_refines_any_avif_si_file(tmp_path, t
 
 def test_an_encoder_that_sees_y_needs_fewer_bits_for_x(motorcycle):
     pytest.importorskip("av")
-    from wzcodec.interview import code_pair
+    from wzcodec.eval.interview import code_pair
 
     x, y = (np.ascontiguousarray(m[100:356, 100:484]) for m in motorcycle)
     p_bytes, p_hat = code_pair(x, y, 32, inter=True)
@@ -146,7 +146,7 @@ def test_an_encoder_that_sees_y_needs_fewer_bits_for_x(motorcycle):
 
 
 def test_eval_measures_the_p_frame_ceiling_and_a_decoded_side_image(tiny_stereo):
-    from wzcodec.evaluate import evaluate, load_pairs
+    from wzcodec.eval.run import evaluate, load_pairs
 
     pairs = load_pairs(f"stereo:{tiny_stereo}", "test", "native")[:1]
     rows = evaluate(pairs, ["hevc-p", "hevc-i"], progress=False)
@@ -179,7 +179,7 @@ def test_row_attention_starts_as_identity_and_finds_a_shift_along_the_row():
 
 
 def test_best_classical_anchor_is_the_strongest_codec_at_each_quality():
-    from wzcodec.evaluate import bd_table
+    from wzcodec.eval.results import bd_table
 
     def curve(scale, qs=(28, 31, 34, 37, 40)):
         return [{"bpp": scale * 2 ** ((q - 28) / 4), "psnr": q} for q in qs]

@@ -20,7 +20,7 @@ class Entry:
     name: str
     kind: str  # "learned", "receiver" or "classical"
     summary: str
-    base: str = ""  # the standard codec under a receiver or a classical entry
+    base: str = ""  # the standard codec (a ``classical.CODECS`` setting) it codes with
     weights: str = ""  # the shipped weights' file stem (receivers share theirs)
     uses_side: bool = True
     default_quality: float = 3.0
@@ -51,8 +51,8 @@ def _receiver(name: str, base: str, summary: str, uses_side: bool = True) -> Ent
 
 
 def _classical(name: str, summary: str) -> Entry:
-    return Entry(name, "classical", summary, name.split("-")[0], uses_side=False,
-                 default_quality=30.0)  # fmt: skip
+    """``base``: the codec setting itself (``avif-s2`` codes at libaom speed 2)."""
+    return Entry(name, "classical", summary, name, uses_side=False, default_quality=30.0)
 
 
 CATALOG: dict[str, Entry] = {

@@ -92,19 +92,3 @@ def decode(data: bytes) -> np.ndarray:
     _load_plugins()
     with Image.open(io.BytesIO(data)) as im:
         return np.asarray(im.convert("RGB"))
-
-
-def match_size(codec: str, img: np.ndarray, target_bytes: int) -> tuple[int, bytes]:
-    """The codec quality (1..95) whose file size is closest to ``target_bytes`` (bisection)."""
-    lo, hi = 1, 95
-    best = (1, encode(codec, img, 1))
-    while lo <= hi:
-        mid = (lo + hi) // 2
-        data = encode(codec, img, mid)
-        if abs(len(data) - target_bytes) < abs(len(best[1]) - target_bytes):
-            best = (mid, data)
-        if len(data) < target_bytes:
-            lo = mid + 1
-        else:
-            hi = mid - 1
-    return best

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ import numpy as np
 
 from wzcodec import catalog
 from wzcodec.bitstream import FLAG_GRAY, MAGIC, Bitstream, Header, parse
-from wzcodec.coders import Coder
+from wzcodec.coders import Coder, coder_for
 from wzcodec.errors import BitstreamError, ImageError, RateWarning, WzError
 from wzcodec.images import MAX_PIXELS, MAX_SIDE, as_rgb, is_gray
 from wzcodec.threads import CODING_THREADS, fixed_threads, native_bf16
@@ -146,8 +147,10 @@ class Codec:
         """``base``: the frozen weights ``blob`` was trained over and leaves out (``dsin``'s
         hyperprior, ``ndic``'s atn) with the ``.json``'s ``base`` entry that says where they
         go (``with_base``); they take part in the weights id."""
-        model = _build_model(name, blob, config, base, base_spec)
-        return cls(name, _coder(name, model), weights_id((base or b"") + blob), quality, bf16)
+        from wzcodec.coders.latent import build_model
+
+        model = build_model(name, blob, config, base, base_spec)
+        return cls(name, coder_for(name, model), weights_id((base or b"") + blob), quality, bf16)
 
     @classmethod
     def from_model(cls, model: Any, quality: float | None = None, bf16: bool | None = None):
@@ -157,7 +160,7 @@ class Codec:
         model.update(force=True)
         blob = st_save({k: v.contiguous() for k, v in model.state_dict().items()})
         name = model.model_name
-        return cls(name, _coder(name, model), weights_id(blob), quality, bf16)
+        return cls(name, coder_for(name, model), weights_id(blob), quality, bf16)
 
     @property
     def levels(self) -> int:
@@ -274,9 +277,21 @@ class Codec:
 
     def base_decode(self, data: bytes) -> np.ndarray | None:
         """The standard codec's own decode of a receiver's file (what the receiver starts
-        from), or None for an end-to-end model's file."""
+        from), or None where nothing refines a decode (an end-to-end model, a standard codec
+        alone)."""
         bs = self.check(self.wrap(data))
         return self.coder.base_image(bs.strings)
+
+    def plain(self, data: bytes) -> bytes | None:
+        """The standard codec's own file inside ``data`` (what a camera writes: ``wz encode
+        -o x.heic``), or None for an end-to-end model's file."""
+        return self.coder.plain(self.check(self.wrap(data)).strings)
+
+    def stored_size(self, data: bytes) -> int:
+        """The bytes an image costs with this codec: the plain file for a standard codec alone
+        (the ``.wz`` header carries nothing its decoder needs), else the ``.wz`` file. Every
+        rate in ``wz eval`` is this."""
+        return len(data) if self.coder.needs_header else len(self.plain(data))
 
     def wrap(self, data: bytes) -> bytes:
         """A plain file of this codec's standard codec (a camera's ``.avif``) as this codec's
@@ -348,44 +363,16 @@ class Codec:
         coder has no likelihoods: the real file's bits."""
         q = self._quality(quality)
         rgb = self._check_size(as_rgb(image))
-        h, w = rgb.shape[:2]
-        if not self.coder.trust_weights_id:
-            data = self.encode(rgb, q)
-            return self.decode(data, side=side), len(data) * 8 / (h * w)
-        import torch
-
-        from wzcodec.images import crop_to, pad_to, to_tensor, to_uint8
-        from wzcodec.models.loss import bits_per_pixel
-
-        x = pad_to(to_tensor(rgb)[None], self.coder.factor)
         if isinstance(side, (list, tuple)):
-            side = side[0] if side else None  # a learned model's forward takes one side image
-        y = pad_to(to_tensor(as_rgb(side))[None], self.coder.factor) if side is not None else None
-        with torch.inference_mode(), fixed_threads():  # the sum too: its rounding depends on it
-            out = self.model(x, y, q)
-            bpp = bits_per_pixel(out["likelihoods"], h * w).item()
-        return to_uint8(crop_to(out["x_hat"], h, w)), bpp
-
-
-def _build_model(name, blob, config, base=None, base_spec=None):
-    from wzcodec.models import build
-    from wzcodec.weights import fp32_state, with_base
-
-    model = build(name, **config)
-    model.load_state_dict(with_base(fp32_state(blob), base, base_spec or {}))
-    return model
-
-
-def _coder(name: str, model) -> Coder:
-    """The coder of an in-memory model: a receiver's base coder, or a latent coder."""
-    entry = catalog.CATALOG.get(name)
-    if entry is not None and entry.kind == "receiver":
-        from wzcodec.coders.base import BaseCoder
-
-        return BaseCoder(entry.base, lambda: model, entry.uses_side)
-    from wzcodec.coders.latent import LatentCoder
-
-    return LatentCoder(model)
+            side = as_rgb(side[0]) if side else None  # the forward takes one side image
+        elif side is not None:
+            side = as_rgb(side)
+        estimate = self.coder.reconstruct(rgb, side, q)
+        if estimate is not None:
+            return estimate
+        data = self.encode(rgb, q)  # no likelihoods: the real file's bits
+        h, w = rgb.shape[:2]
+        return self.decode(data, side=side), len(data) * 8 / (h * w)
 
 
 def weights_file(name: str) -> Path:
@@ -432,32 +419,33 @@ def load(
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     config = meta.get("config", {})
 
-    def build() -> tuple[Any, bytes]:
-        """The model, and the frozen base weights it was trained over (b"": none)."""
+    def fitting(make: Callable[[], Any]) -> Any:
         try:
-            if entry.kind == "receiver":  # the flow receiver imports no CompressAI
-                from wzcodec.receiver.gated import load_gated
-
-                return load_gated(entry.base, blob, config, entry.uses_side), b""
-            from wzcodec.weights import base_weights
-
-            base = base_weights(path, meta.get("base")) or b""
-            return _build_model(name, blob, config, base or None, meta.get("base")), base
+            return make()
         except (RuntimeError, KeyError, ValueError, TypeError) as e:
             raise WzError(
                 f"{path}: weights do not fit model {name!r} ({str(e).splitlines()[0]})"
             ) from None
 
-    if entry.kind == "receiver":
+    if entry.kind == "receiver":  # built on first use; the flow receiver needs no CompressAI
         from wzcodec.coders.base import BaseCoder
 
-        coder = BaseCoder(entry.base, lambda: build()[0], entry.uses_side)
-        codec = Codec(name, coder, weights_id(blob), quality, bf16)
+        def receiver() -> Any:
+            from wzcodec.receiver.gated import load_gated  # PyTorch: only for a refinement
+
+            return fitting(lambda: load_gated(entry.base, blob, config, entry.uses_side))
+
+        codec = Codec(name, BaseCoder(entry.base, receiver, entry.uses_side), weights_id(blob),
+                      quality, bf16)  # fmt: skip
         if weights:
             _ = codec.model  # a file the user named is checked now, not at the first decode
         return _checked(codec)
-    model, base = build()
-    return _checked(Codec(name, _coder(name, model), weights_id(base + blob), quality, bf16))
+    from wzcodec.coders.latent import build_model
+    from wzcodec.weights import base_weights
+
+    base = base_weights(path, meta.get("base")) or b""  # the frozen weights it trained over
+    model = fitting(lambda: build_model(name, blob, config, base or None, meta.get("base")))
+    return _checked(Codec(name, coder_for(name, model), weights_id(base + blob), quality, bf16))
 
 
 def _checked(codec: Codec) -> Codec:

@@ -6,7 +6,8 @@ from __future__ import annotations
 # glibc hands every allocation over its mmap threshold (32 MB at most, by default) straight
 # back to the kernel when it is freed, so each of a decoder's large feature maps (a 1024x2048
 # image makes many of 130-540 MB) is page-faulted and zero-filled afresh, layer after layer.
-# Measured on a 2-core Xeon (`python -m wzcodec.bench --worker codec atn 1024x2048 2 3 "" "" 0`,
+# Measured on a 2-core Xeon
+# (`python -m wzcodec.eval.bench --worker codec atn 1024x2048 2 3 "" "" 0`,
 # without and with, alternating, two runs each): atn decode at 1024x2048 3.58 / 3.58 s ->
 # 2.07 / 2.37 s, at 375x1242 0.61 / 0.58 -> 0.54 / 0.50 s; peak RSS at 1024x2048 2.2-2.3 ->
 # 3.3-3.5 GB. An eager atn training step (`--worker train`): 2.4 -> 2.0 s.

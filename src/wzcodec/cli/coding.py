@@ -58,7 +58,7 @@ def cmd_encode(a) -> int:
         h = parse(data).header
         plain = out is not None and out.suffix.lower() != ".wz"
         if plain:  # a standard codec's own file, as a camera writes it
-            data = parse(data).strings[0]
+            data = codec.plain(data)
         what = f"{h.model}'s {entry.base.upper()} file" if plain else h.model
         name = "stdout" if out is None else str(out)
         messages.append(
@@ -260,6 +260,13 @@ def cmd_models(a) -> int:
 
 
 def add_parsers(sub) -> None:
+    """The coding commands' parsers, in the order ``wz --help`` lists them."""
+    _add_encode(sub)
+    _add_decode(sub)
+    _add_sequence_info_models(sub)
+
+
+def _add_encode(sub) -> None:
     e = sub.add_parser(
         "encode", help="compress an image into a .wz file (the encoder never sees y)"
     )
@@ -304,6 +311,8 @@ def add_parsers(sub) -> None:
     add_force(e)
     e.set_defaults(func=cmd_encode, interruptible=True)
 
+
+def _add_decode(sub) -> None:
     d = sub.add_parser(
         "decode", help="rebuild an image from a .wz file, with the side image if given"
     )
@@ -338,6 +347,8 @@ def add_parsers(sub) -> None:
     add_force(d)
     d.set_defaults(func=cmd_decode, interruptible=True)
 
+
+def _add_sequence_info_models(sub) -> None:
     ds = sub.add_parser(
         "decode-seq",
         help="decode a sequence of frames (each coded alone) in order, each with the decoded "

@@ -27,8 +27,8 @@ def cmd_eval_seq(a) -> int:
         raise WzError(f"{out}: folder {out.parent} does not exist")
 
     import wzcodec
+    from wzcodec.eval.sequence import measure, plot_gain, summarize
     from wzcodec.files import atomic_write_bytes
-    from wzcodec.sequence import measure, plot_gain, summarize
 
     codec = wzcodec.load(a.model)
     qualities = [float(q) for q in a.qualities.split(",")] if a.qualities else codec.qualities
@@ -55,24 +55,16 @@ def cmd_eval_seq(a) -> int:
 
 
 def cmd_demo(a) -> int:
-    from wzcodec.demo import run_demo
+    from wzcodec.eval.demo import run_demo
 
     run_demo(Path(a.out), models=a.models.split(",") if a.models else None, quality=a.quality)
     return 0
 
 
 def cmd_eval(a) -> int:
-    from wzcodec.evaluate import (
-        check_mergeable,
-        evaluate,
-        load_pairs,
-        merge_rows,
-        print_summary,
-        read_reference,
-        read_rows,
-        side_label,
-        write_outputs,
-    )
+    from wzcodec.eval.outputs import print_summary, write_outputs
+    from wzcodec.eval.results import check_mergeable, merge_rows, read_reference, read_rows
+    from wzcodec.eval.run import evaluate, load_pairs, side_label
 
     qualities = [float(q) for q in a.qualities.split(",")] if a.qualities else None
     reference = read_reference(a.reference) if a.reference else None
@@ -99,7 +91,7 @@ def cmd_eval(a) -> int:
         rows = merge_rows(rows, earlier)
     title = f"{a.data.split(':')[0]} {a.split} ({a.protocol}, {len(pairs)} pairs)"
     result = write_outputs(rows, Path(a.out), a.anchor, title, reference, a.side)
-    from wzcodec.report import make_views, write_report
+    from wzcodec.eval.html import make_views, write_report
 
     views = make_views(pairs, a.models.split(",")) if a.side == "true" else []
     write_report(Path(a.out), title, a.side, views)
@@ -112,8 +104,8 @@ def cmd_eval(a) -> int:
 
 
 def cmd_bd_rate(a) -> int:
-    from wzcodec.evaluate import read_rows
-    from wzcodec.reports import bd_rates, combined_rows
+    from wzcodec.eval.results import read_rows
+    from wzcodec.eval.tables import bd_rates, combined_rows
 
     rows = combined_rows([read_rows(r) for r in a.runs])
     print(bd_rates(rows, a.anchor, a.group, a.max_bpp))
@@ -121,8 +113,8 @@ def cmd_bd_rate(a) -> int:
 
 
 def cmd_side_gaps(a) -> int:
-    from wzcodec.evaluate import read_rows
-    from wzcodec.reports import MODES, markdown, side_gaps
+    from wzcodec.eval.results import read_rows
+    from wzcodec.eval.tables import MODES, markdown, side_gaps
 
     modes = [m for m in MODES if (Path(a.side_runs) / m / "per_image.csv").exists()]
     if not modes:
@@ -133,7 +125,7 @@ def cmd_side_gaps(a) -> int:
 
 
 def cmd_equal_bpp(a) -> int:
-    from wzcodec.reports import compare
+    from wzcodec.eval.tables import compare
 
     path = Path(a.run)
     path = check_readable(str(path / "per_image.csv" if path.is_dir() else path))
@@ -147,8 +139,9 @@ def cmd_equal_bpp(a) -> int:
 
 
 def cmd_plot(a) -> int:
-    from wzcodec.evaluate import plot, read_rows, summarize
-    from wzcodec.reports import plot_gain
+    from wzcodec.eval.outputs import plot
+    from wzcodec.eval.results import read_rows, summarize
+    from wzcodec.eval.tables import plot_gain
 
     check_writable(Path(a.out))
     rows = read_rows(a.run)
@@ -172,27 +165,27 @@ def cmd_report(a) -> int:
     run = Path(a.run)
     if not (run / "summary.json").is_file():
         raise WzError(f"{run}: not a wz eval run folder (no summary.json)")
-    from wzcodec.report import _mode, make_views, write_report
+    from wzcodec.eval.html import make_views, side_mode_of, write_report
 
     views = None
     if a.data:
-        from wzcodec.evaluate import load_pairs
+        from wzcodec.eval.run import load_pairs
 
         split = None if a.split == "all" else a.split
         pairs = load_pairs(a.data, split, a.protocol, None, a.every)
-        from wzcodec.evaluate import read_rows
+        from wzcodec.eval.results import read_rows
 
         models = [a.model] if a.model else list(dict.fromkeys(r["model"] for r in read_rows(run)))
         views = make_views(pairs, models)
     title = a.title or json.loads((run / "summary.json").read_text()).get("title") or run.name
-    path = write_report(run, title, _mode(run) or "true", views)
+    path = write_report(run, title, side_mode_of(run) or "true", views)
     print(f"wrote {path}")
     return 0
 
 
 def cmd_visualize(a) -> int:
     import wzcodec
-    from wzcodec.visualize import attention_maps, common_local
+    from wzcodec.eval.pictures import attention_maps, common_local
 
     out = Path(a.out)
     if not out.is_dir():
@@ -209,12 +202,20 @@ def cmd_visualize(a) -> int:
 
 
 def cmd_bench(a) -> int:
-    from wzcodec.bench import main as bench_main
+    from wzcodec.eval.bench import main as bench_main
 
     return bench_main(a.args[1:] if a.args[:1] == ["--"] else a.args)  # main() adds the "--"
 
 
 def add_parsers(sub) -> None:
+    """The measuring commands' parsers, in the order ``wz --help`` lists them."""
+    _add_sequence_and_demo(sub)
+    _add_eval(sub)
+    _add_tables(sub)
+    _add_report_pictures_bench(sub)
+
+
+def _add_sequence_and_demo(sub) -> None:
     es = sub.add_parser(
         "eval-seq",
         help="code a sequence frame by frame; PSNR of the base, the fed-forward decode and "
@@ -246,6 +247,8 @@ def add_parsers(sub) -> None:
     )
     m.set_defaults(func=cmd_demo)
 
+
+def _add_eval(sub) -> None:
     v = sub.add_parser("eval", help="rate-distortion of models and classical codecs on real pairs")
     v.add_argument(
         "--data",
@@ -298,6 +301,8 @@ def add_parsers(sub) -> None:
     v.add_argument("--out", required=True)
     v.set_defaults(func=cmd_eval)
 
+
+def _add_tables(sub) -> None:
     bdp = sub.add_parser(
         "bd-rate", help="BD-rate of every method of one or more eval runs against any one"
     )
@@ -335,6 +340,8 @@ def add_parsers(sub) -> None:
     pl.add_argument("--out", required=True, help="the PNG to write")
     pl.set_defaults(func=cmd_plot)
 
+
+def _add_report_pictures_bench(sub) -> None:
     rp = sub.add_parser(
         "report", help="(re)write a wz eval run's report.html, optionally with new image views"
     )

@@ -35,6 +35,7 @@ class Coder:
     search_step: float = 1.0  # the quality grid of the rate search
     integer_quality: bool = True
     trust_weights_id: bool = False  # a file decodes only with the weights that coded it
+    needs_header: bool = True  # False: the plain file alone decodes (a standard codec alone)
 
     @property
     def model(self) -> Any:
@@ -56,13 +57,36 @@ class Coder:
         raise NotImplementedError
 
     def base_image(self, strings: list[bytes]) -> np.ndarray | None:
-        """The standard codec's own decode under a receiver, or None (no standard codec)."""
+        """The standard codec's own decode under a receiver, or None (no receiver)."""
+        return None
+
+    def plain(self, strings: list[bytes]) -> bytes | None:
+        """The standard codec's own file (what a camera writes), or None (none inside)."""
         return None
 
     def base_decode(self, data: bytes) -> np.ndarray:
         """A plain file's pixels (coders that ``accept`` plain files)."""
         raise NotImplementedError
 
+    def reconstruct(self, rgb: np.ndarray, side: np.ndarray | None, quality: float):
+        """(HxWx3 uint8, bpp estimated from the likelihoods) of one forward pass without
+        entropy coding, or None where there are no likelihoods (a standard codec)."""
+        return None
+
     def accepts(self, data: bytes) -> bool:
         """Whether ``data`` is a plain file this coder decodes without a ``.wz`` header."""
         return False
+
+
+def coder_for(name: str, model: Any) -> Coder:
+    """The coder of an in-memory model: a receiver's base coder, or a latent coder."""
+    from wzcodec import catalog
+
+    entry = catalog.CATALOG.get(name)
+    if entry is not None and entry.kind == "receiver":
+        from wzcodec.coders.base import BaseCoder
+
+        return BaseCoder(entry.base, lambda: model, entry.uses_side)
+    from wzcodec.coders.latent import LatentCoder
+
+    return LatentCoder(model)

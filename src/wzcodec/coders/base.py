@@ -5,7 +5,7 @@
                        side images y ─────────┴─► receiver(x̂, y, bpp) ─► x̃
 
 The encoder and a decode without a receiver import no PyTorch: a camera-class sender needs
-none. The receiver (``models/over_codec.py``: alignment, fusion net, rate gate) is built on
+none. The receiver (``receiver/gated.py``: alignment, fusion net, rate gate) is built on
 first use. Any receiver refines any file of its base codec, so the ``.wz`` header's weights id
 is informational here, and a camera's plain file decodes as it is (``accepts``).
 """
@@ -35,6 +35,7 @@ class BaseCoder(Coder):
         self.levels = classical.MAX_QUALITY[codec]
         self.qualities = [float(q) for q in classical.CODECS[codec][2]]
         self.uses_side = uses_side and build is not None
+        self.needs_header = build is not None  # a standard codec alone: its file is whole
         self._bf16 = False
 
     @property
@@ -64,8 +65,11 @@ class BaseCoder(Coder):
                 f"not a decodable {self.family.upper()} file ({type(e).__name__})"
             ) from None
 
-    def base_image(self, strings: list[bytes]) -> np.ndarray:
-        return self.base_decode(strings[0])
+    def base_image(self, strings: list[bytes]) -> np.ndarray | None:
+        return self.base_decode(strings[0]) if self._build is not None else None
+
+    def plain(self, strings: list[bytes]) -> bytes:
+        return strings[0]
 
     def decode(self, strings: list[bytes], size: tuple[int, int], quality: float, side):
         data = strings[0]

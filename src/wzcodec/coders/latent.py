@@ -88,3 +88,25 @@ class LatentCoder(Coder):
             if self.max_sides == 1:
                 return self._model.prepare_side(ys[0])
             return [self._model.prepare_side(y) for y in ys]
+
+    @torch.inference_mode()
+    def reconstruct(self, rgb: np.ndarray, side: np.ndarray | None, quality: float):
+        from wzcodec.models.loss import bits_per_pixel
+
+        h, w = rgb.shape[:2]
+        x = pad_to(to_tensor(rgb)[None], self.factor)
+        y = pad_to(to_tensor(side)[None], self.factor) if side is not None else None
+        with fixed_threads():  # the sum too: its rounding depends on it
+            out = self._model(x, y, quality)
+            bpp = bits_per_pixel(out["likelihoods"], h * w).item()
+        return to_uint8(crop_to(out["x_hat"], h, w)), bpp
+
+
+def build_model(name: str, blob: bytes, config: dict, base=None, base_spec=None):
+    """An end-to-end model from its weights' bytes (and a frozen base's, ``weights.with_base``)."""
+    from wzcodec.models import build
+    from wzcodec.weights import fp32_state, with_base
+
+    model = build(name, **config)
+    model.load_state_dict(with_base(fp32_state(blob), base, base_spec or {}))
+    return model

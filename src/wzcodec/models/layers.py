@@ -90,7 +90,7 @@ def attend(q: Tensor, k: Tensor, v: Tensor, heads: int) -> Tensor:
     return out.transpose(1, 2).reshape(B, Lq, dv)
 
 
-class _BandMix(torch.autograd.Function):
+class BandMix(torch.autograd.Function):
     """``out[r] = sum_o a[r][..., o·L:(o+1)·L] @ v[r + o]``: attention weights a (R, X, S, nb·L)
     over nb row offsets of L keys each, values v (R + nb - 1, X, L, dv) padded by the band.
 
@@ -272,7 +272,7 @@ class BandCAM(nn.Module):
         if torch.is_grad_enabled() and not self.keep_attention:  # training: all rows at once
             s = torch.matmul(q, k)  # (R, B, H, n, S, nb·L)
             a = (s + bias if bias is not None else s).softmax(-1).to(v.dtype)
-            out = _BandMix.apply(a.view(R, -1, S, nb * L), v.view(R + 2 * b, -1, L, dv), nb)
+            out = BandMix.apply(a.view(R, -1, S, nb * L), v.view(R + 2 * b, -1, L, dv), nb)
             out = out.view(R, B, H, Wq, dv)
             return out if Wq == W else out[:, :, :, :W]
         chunk = max(1, self.max_elements // (B * H * Wq * (nb * L + dv)))

@@ -16,7 +16,7 @@ scaled by a per-channel factor that starts at zero. The last convolution starts 
 so the untrained net returns x̂ exactly: it starts equal to the base decoder and can only
 learn from there. ``down``: 2x2 convolution of stride 2; ``up``: 1x1 convolution then
 PixelShuffle(2). The rate plane lets one net serve every quality: near lossless it can learn
-to leave x̂ alone; the rate gate of the codec shell (``models/over_codec.py``) makes sure.
+to leave x̂ alone; the rate gate (``gated.py``) makes sure.
 """
 
 from __future__ import annotations

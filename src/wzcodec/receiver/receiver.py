@@ -6,7 +6,7 @@
 
 A plain module: no entropy coder and nothing the encoder sees. ``bpp`` is the base file's
 rate, known for any file (a camera's own included), so no quality is ever told; α(bpp) is the
-gate the codec shell fits per base codec (``models/over_codec.py``). With ``use_side`` off
+gate fitted per file format (``gated.py``). With ``use_side`` off
 (the no-y post-filter ablation) the net sees y_w := x̂ and a zero confidence.
 """
 

@@ -3,10 +3,14 @@
     config.py       every config key and its default; checks; the learning-rate schedule
     params.py       the model a config trains: warm start, frozen parts, optimizers
     data.py         batches (resumable), side-image curricula, matching loss, validation crops
-    loop.py         train(): the end-to-end models' loop (rate-distortion loss, DDP)
-    refiner.py      the patch-matching receiver's trainer, and the rate gate
+    loop.py         train(): picks the trainer; the end-to-end models' step (rate-distortion
+                    loss, DDP)
+    refiner.py      the patch-matching receiver's trainer (align: match / cam / both)
     flow.py         the flow receiver's trainer (precomputed alignments, held-out pairs)
-    steps.py        the step loop both receiver trainers share (log, validation, checkpoints)
+    steps.py        the one loop skeleton all three plug into (lr schedule, log, validation
+                    cadence, checkpoints, signals, exact resume)
+    base_decodes.py the receivers' cache of base decodes, and their image helpers
+    gate.py         the receivers' rate gate, fitted after training
     validate.py     validation: bpp, PSNR, and the PSNR lost with an unrelated or no y
     checkpoint.py   atomic checkpoints with every random state (exact resume), clean stops
     log.py          log.csv and TensorBoard

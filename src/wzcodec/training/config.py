@@ -51,7 +51,7 @@ DATA_DEFAULTS: dict = {"val": None, "val_count": 4, "val_split": "test"}
 CONFIG_KEYS = frozenset(REQUIRED) | frozenset(DEFAULTS)
 DATA_KEYS = frozenset({"train"}) | frozenset(DATA_DEFAULTS)
 
-# a receiver over a standard codec (avif-si, heic-si, avif-pf, heic-pf): training/refiner.py
+# a receiver over a standard codec (avif-si, heic-si, avif-pf, heic-pf): refiner.py, flow.py
 REFINER_REQUIRED = ("model", "data", "batch", "lr", "steps")
 REFINER_DEFAULTS: dict = {
     "model_config": {},
@@ -104,7 +104,8 @@ def load_config(path: str | Path) -> dict:
 
 
 def is_refiner(cfg: dict) -> bool:
-    """A receiver over a standard codec: no entropy model, its own loop (``refiner.py``)."""
+    """A receiver over a standard codec (the catalog says): trained by ``refiner.py`` or
+    ``flow.py``, not by the end-to-end models' rate-distortion step."""
     name = cfg.get("model")
     return name in catalog.CATALOG and catalog.CATALOG[name].kind == "receiver"
 

@@ -52,17 +52,17 @@ def train(
 ) -> dict:
     """Train (or resume) the model of a config; returns the last logged metrics. ``overrides``
     replace top-level config keys (``wz train --set crop=128``). A receiver over a standard
-    codec (``avif-si``, ...) trains in its own loop (``training/refiner.py``)."""
+    codec (``avif-si``, ...) trains with its own step (``refiner.py``, ``flow.py``); all three
+    run in the one loop of ``steps.py``."""
     cfg = {**load_config(config_path), **numbers(overrides or {})}
     check_config(cfg)
     cfg = resolve(cfg)
-    if is_refiner(cfg) and cfg["model_config"].get("align") == "flow":
+    trainer = end_to_end
+    if is_refiner(cfg):  # a receiver: the flow receiver's trainer, or the match receiver's
         from wzcodec.training import flow
 
-        return flow.train(cfg, out_dir, resume, max_steps, max_minutes, progress)
-    if is_refiner(cfg):
-        return refiner.train(cfg, out_dir, resume, max_steps, max_minutes, progress)
-    return end_to_end(cfg, out_dir, resume, max_steps, max_minutes, progress)
+        trainer = flow.train if cfg["model_config"].get("align") == "flow" else refiner.train
+    return trainer(cfg, out_dir, resume, max_steps, max_minutes, progress)
 
 
 def end_to_end(

@@ -1,7 +1,7 @@
 """``wz bench`` / ``benchmarks/speed.py``: encode/decode time and peak memory per model and size,
 JPEG and AVIF at a comparable size, and training throughput; ratios to ``hyperprior``.
 
-Every measurement runs in a fresh worker process (``python -m wzcodec.bench --worker ...``), so
+Every measurement runs in a fresh worker process (``python -m wzcodec.eval.bench --worker ...``), so
 peak RSS (``ru_maxrss``) belongs to that model and size alone. Times are the median of
 ``repeats`` runs after one warm-up, with ``threads`` intra-op threads. Images are real: the
 Middlebury motorcycle pair shipped with scikit-image, resized (bilinear) to each size, unless a
@@ -72,54 +72,59 @@ def worker(
     x, y = _pair(size, left, right)
     res: dict = {"model": name, "size": f"{size[0]}x{size[1]}", "kind": kind}
     res["reuse_freed_memory"] = tuned
-    if kind == "codec" and name in ("jpeg", "avif"):
-        from wzcodec import classical
+    if kind == "codec":  # every method through Codec; a target: the largest file within it
+        from wzcodec.bitstream import parse
 
-        q, data = classical.match_size(name, x, target_bytes) if target_bytes else (50, None)
-        data = classical.encode(name, x, q)
-        res.update(
-            encode_s=_median_time(lambda: classical.encode(name, x, q), repeats),
-            decode_s=_median_time(lambda: classical.decode(data), repeats),
-            bytes=len(data),
-            quality=q,
-        )
-    elif kind == "codec":
         codec = _codec(name)
-        data = codec.encode(x)
+        bpp = 8 * target_bytes / (x.shape[0] * x.shape[1]) if target_bytes else None
+        data = codec.encode(x, bpp=bpp, or_smallest=True)
+        q = parse(data).header.quality
         res.update(
-            encode_s=_median_time(lambda: codec.encode(x), repeats),
+            encode_s=_median_time(lambda: codec.encode(x, quality=q), repeats),
             decode_s=_median_time(lambda: codec.decode(data, side=y), repeats),
-            bytes=len(data),
+            bytes=codec.stored_size(data),
+            quality=q,
             weights=codec.weights_source,
         )
-    else:  # training throughput at batch 8 of 256x256 crops, bf16 + channels_last
-        from wzcodec.models import build
-        from wzcodec.models.compiled import compile_transforms
-        from wzcodec.models.loss import RateDistortionLoss
-
-        model = build(name).to(memory_format=torch.channels_last).train()
-        model.bf16 = True
-        if kind == "train-compiled":  # as `wz train` with `compile: true`
-            compile_transforms(model)
-        hw = (128, 256) if name == "atn-paper" else (256, 256)
-        batch = 1 if name == "atn-paper" else 8
-        xb = torch.rand(batch, 3, *hw).contiguous(memory_format=torch.channels_last)
-        opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], 1e-4)
-        crit = RateDistortionLoss(alpha=1.0)
-
-        def step():
-            out = model(xb, xb.flip(-1), torch.randint(1, 7, (batch,)).float())
-            loss = crit(out, xb, xb.flip(-1), torch.full((batch,), 0.01))["loss"]
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-
-        step()  # one more warm-up: a compiled model compiles its backward on the first step
-        s = _median_time(step, repeats)
-        res.update(step_s=s, steps_per_hour=3600 / s, batch=f"{batch}x{hw[0]}x{hw[1]}")
-        res["compiled"] = kind == "train-compiled"
+    else:
+        res.update(_train_step(kind, name, repeats))
     res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return res
+
+
+def _train_step(kind: str, name: str, repeats: int) -> dict:
+    """Training throughput at batch 8 of 256x256 crops, bf16 + channels_last."""
+    import torch
+
+    from wzcodec.models import build
+    from wzcodec.models.compiled import compile_transforms
+    from wzcodec.models.loss import RateDistortionLoss
+
+    model = build(name).to(memory_format=torch.channels_last).train()
+    model.bf16 = True
+    if kind == "train-compiled":  # as `wz train` with `compile: true`
+        compile_transforms(model)
+    hw = (128, 256) if name == "atn-paper" else (256, 256)
+    batch = 1 if name == "atn-paper" else 8
+    xb = torch.rand(batch, 3, *hw).contiguous(memory_format=torch.channels_last)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], 1e-4)
+    crit = RateDistortionLoss(alpha=1.0)
+
+    def step():
+        out = model(xb, xb.flip(-1), torch.randint(1, 7, (batch,)).float())
+        loss = crit(out, xb, xb.flip(-1), torch.full((batch,), 0.01))["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    step()  # one more warm-up: a compiled model compiles its backward on the first step
+    s = _median_time(step, repeats)
+    return {
+        "step_s": s,
+        "steps_per_hour": 3600 / s,
+        "batch": f"{batch}x{hw[0]}x{hw[1]}",
+        "compiled": kind == "train-compiled",
+    }
 
 
 def _codec(name: str):
@@ -127,10 +132,14 @@ def _codec(name: str):
     import torch
 
     import wzcodec
+    from wzcodec import catalog
     from wzcodec.codec import Codec
     from wzcodec.models import build
 
-    if name in wzcodec.available():
+    if catalog.entry(name).kind == "classical":
+        codec = wzcodec.load(name)
+        codec.weights_source = "none"
+    elif name in wzcodec.available():
         codec = wzcodec.load(name)
         codec.weights_source = "shipped"
     else:
@@ -142,7 +151,9 @@ def _codec(name: str):
 
 def _run_worker(args: list[str]) -> dict:
     r = subprocess.run(
-        [sys.executable, "-m", "wzcodec.bench", "--worker", *args], capture_output=True, text=True
+        [sys.executable, "-m", "wzcodec.eval.bench", "--worker", *args],
+        capture_output=True,
+        text=True,
     )
     if r.returncode != 0:
         return {"error": (r.stderr.strip().splitlines() or ["failed"])[-1]}

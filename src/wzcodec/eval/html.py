@@ -20,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from wzcodec.evaluate import SIDE_MODES, bd_table, fixed_method, read_rows
+from wzcodec.eval.results import bd_table, fixed_method, read_rows
+from wzcodec.eval.run import SIDE_MODES
+from wzcodec.eval.tables import means
 from wzcodec.files import atomic_write_bytes
 from wzcodec.images import image_bytes
 from wzcodec.metrics import psnr
-from wzcodec.reports import means
 
 CROP = (192, 320)  # the per-image views' crop (rows, columns)
 CAPTIONS = ("original", "without y", "with y", "y")
@@ -75,13 +76,14 @@ def find_side_runs(run: Path, own_mode: str) -> dict[str, Path]:
     for d in sorted(p for p in parent.iterdir() if p.is_dir() and p.resolve() != run.resolve()):
         if not (d / "per_image.csv").exists():
             continue
-        mode = _mode(d)
+        mode = side_mode_of(d)
         if mode and mode not in runs and {r["image"] for r in read_rows(d)} == own:
             runs[mode] = d
     return runs
 
 
-def _mode(run: Path) -> str | None:
+def side_mode_of(run: Path) -> str | None:
+    """The side images an eval run gave its models (its summary says; else its folder name)."""
     try:
         mode = json.loads((run / "summary.json").read_text()).get("side")
     except (OSError, ValueError):
@@ -95,13 +97,13 @@ def make_views(pairs, models: list[str], quality_index: int = 2, count: int = 3)
     over a standard codec, the base codec's own picture), the decode with y, and y; each
     crop where y helped most."""
     from wzcodec.catalog import CATALOG
-    from wzcodec.evaluate import _codec
+    from wzcodec.eval.run import codec_for
 
     side_models = [m for m in models if not fixed_method(m) and m.split("=")[0] in CATALOG]
-    side_models = [m for m in side_models if _codec(m)[1].uses_side]
+    side_models = [m for m in side_models if codec_for(m)[1].uses_side]
     if not side_models or not pairs:
         return []
-    label, codec = _codec(side_models[0])
+    label, codec = codec_for(side_models[0])
     qs = codec.qualities
     q = qs[min(quality_index, len(qs) - 1)]
     views = []
@@ -168,7 +170,7 @@ def rd_plots(summary: dict, title: str) -> dict[str, bytes]:
     if gains:
         import tempfile
 
-        from wzcodec.reports import plot_gain
+        from wzcodec.eval.tables import plot_gain
 
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / "gain.png"
@@ -218,6 +220,57 @@ def _rd_png(points: dict, metric: str, title: str, xmax: float, logx: bool) -> b
     return buf.getvalue()
 
 
+def _lies_table(lies: list[dict]) -> list[str]:
+    """The table of side images that lie (PSNR and gain over the base decode per mode)."""
+    if not lies:
+        return []
+    e, out = html.escape, []
+    modes = [m for m in SIDE_MODES if any(m in r for r in lies)]
+    head = "".join(f"<th>{e(m)}</th>" for m in modes)
+    out.append(
+        "<h2>Side images that lie</h2><p>Mean PSNR (dB) when the decoder is given the "
+        "true y, another pair's y, y shifted 32 px, y at half brightness, none, or x itself "
+        "(oracle); in brackets the gain over the base decode.</p>"
+        f"<table><tr><th>model</th><th>quality</th><th>bpp</th>{head}</tr>"
+    )
+    for r in lies:
+        cells = "".join(
+            f"<td>{r[m]:.2f} ({r[m + '_gain']:+.2f})</td>"
+            if m in r and math.isfinite(r[m + "_gain"])
+            else (f"<td>{r[m]:.2f}</td>" if m in r else "<td></td>")
+            for m in modes
+        )
+        out.append(
+            f"<tr><td>{e(r['model'])}</td><td>{r['quality']:g}</td>"
+            f"<td>{r.get('bpp', math.nan):.3f}</td>{cells}</tr>"
+        )
+    out.append("</table>")
+    return out
+
+
+def _views(views: list[dict]) -> list[str]:
+    """Per image: the crops, and a slider between the decodes without and with y."""
+    e = html.escape
+    out = ["<h2>Per image</h2>"] if views else []
+    for k, v in enumerate(views):
+        out.append(
+            f"<h3>{e(v['name'])}: {e(v['model'])} at quality {v['quality']:g}, "
+            f"{v['bpp']:.3f} bpp; PSNR {v['psnr_base']:.2f} dB without y, "
+            f"{v['psnr']:.2f} dB with y</h3><div class='row'>"
+        )
+        for cap, data in v["crops"].items():
+            out.append(f"<figure>{_img(data, cap)}<figcaption>{e(cap)}</figcaption></figure>")
+        out.append(
+            f"</div><div class='slider' id='s{k}'>"
+            f"{_img(v['crops']['without y'], 'without y', 'under')}"
+            f"{_img(v['crops']['with y'], 'with y', 'over')}"
+            "<div class='seam'></div>"
+            "<input type='range' min='0' max='100' value='50' aria-label='before / after'>"
+            "</div><p class='note'>slide: without y (left) | with y (right)</p>"
+        )
+    return out
+
+
 def render(
     title: str,
     summary: dict,
@@ -243,45 +296,8 @@ def render(
         "<option value='ms_ssim_db'>MS-SSIM (dB)</option></select></p>",
         "<table id='bd'></table>",
     ]
-    if lies:
-        modes = [m for m in SIDE_MODES if any(m in r for r in lies)]
-        head = "".join(f"<th>{e(m)}</th>" for m in modes)
-        parts.append(
-            "<h2>Side images that lie</h2><p>Mean PSNR (dB) when the decoder is given the "
-            "true y, another pair's y, y shifted 32 px, y at half brightness, none, or x itself "
-            "(oracle); in brackets the gain over the base decode.</p>"
-            f"<table><tr><th>model</th><th>quality</th><th>bpp</th>{head}</tr>"
-        )
-        for r in lies:
-            cells = "".join(
-                f"<td>{r[m]:.2f} ({r[m + '_gain']:+.2f})</td>"
-                if m in r and math.isfinite(r[m + "_gain"])
-                else (f"<td>{r[m]:.2f}</td>" if m in r else "<td></td>")
-                for m in modes
-            )
-            parts.append(
-                f"<tr><td>{e(r['model'])}</td><td>{r['quality']:g}</td>"
-                f"<td>{r.get('bpp', math.nan):.3f}</td>{cells}</tr>"
-            )
-        parts.append("</table>")
-    if views:
-        parts.append("<h2>Per image</h2>")
-    for k, v in enumerate(views):
-        parts.append(
-            f"<h3>{e(v['name'])}: {e(v['model'])} at quality {v['quality']:g}, "
-            f"{v['bpp']:.3f} bpp; PSNR {v['psnr_base']:.2f} dB without y, "
-            f"{v['psnr']:.2f} dB with y</h3><div class='row'>"
-        )
-        for cap, data in v["crops"].items():
-            parts.append(f"<figure>{_img(data, cap)}<figcaption>{e(cap)}</figcaption></figure>")
-        parts.append(
-            f"</div><div class='slider' id='s{k}'>"
-            f"{_img(v['crops']['without y'], 'without y', 'under')}"
-            f"{_img(v['crops']['with y'], 'with y', 'over')}"
-            "<div class='seam'></div>"
-            "<input type='range' min='0' max='100' value='50' aria-label='before / after'>"
-            "</div><p class='note'>slide: without y (left) | with y (right)</p>"
-        )
+    parts += _lies_table(lies)
+    parts += _views(views)
     data = json.dumps({"bd": bd, "anchor": anchor})
     parts.append(f"<script>const REPORT = {data};\n{_JS}</script></body></html>")
     return "\n".join(parts)

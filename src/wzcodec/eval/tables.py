@@ -19,13 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from wzcodec.errors import WzError
-from wzcodec.evaluate import (
-    BEST_CLASSICAL,
-    bd_table,
-    check_mergeable,
-    save_figure,
-    summarize,
-)
+from wzcodec.eval.outputs import save_figure
+from wzcodec.eval.results import BEST_CLASSICAL, bd_table, check_mergeable, summarize
 
 
 def combined_rows(runs: list[list[dict]]) -> list[dict]:

@@ -22,7 +22,7 @@ from wzcodec.errors import WzError
 from wzcodec.images import read_rgb, save_image
 from wzcodec.metrics import bpp, psnr
 
-SAMPLES = Path(__file__).parent / "samples"
+SAMPLES = Path(__file__).parents[1] / "samples"  # the package's bundled pairs
 DEFAULT_MODELS = ["avif", "avif-pf", "avif-si", "heic", "heic-pf", "heic-si"]
 DEFAULT_QUALITY = 20.0  # a low rate (about 0.1 bpp on the motorcycle), where y helps most
 SWEEP = [2, 5, 10, 15, 20, 25, 30, 40, 50, 60]  # the plain codecs' curve for "bits saved"
@@ -83,8 +83,9 @@ def run_demo(
             t = time.perf_counter()
             x_hat = codec.decode(data, side=y)
             dec = time.perf_counter() - t
+            size = codec.stored_size(data)  # as wz eval counts it
             r = {"pair": name, "method": f"{m} q{codec.quality:g}", "model": m,
-                 "bytes": len(data), "bpp": bpp(len(data), *x.shape[:2]),
+                 "bytes": size, "bpp": bpp(size, *x.shape[:2]),
                  "psnr": psnr(x, x_hat), "enc_s": enc, "dec_s": dec}  # fmt: skip
             rows.append(r)
             save_image(out / f"{name}_{m}.png", x_hat)
@@ -95,7 +96,8 @@ def run_demo(
             curves[base] = []
             for q in SWEEP:
                 data = plain.encode(x, quality=q)
-                curves[base].append((bpp(len(data), *x.shape[:2]), psnr(x, plain.decode(data))))
+                rate = bpp(plain.stored_size(data), *x.shape[:2])
+                curves[base].append((rate, psnr(x, plain.decode(data))))
         for r in rows:
             e = catalog.entry(r["model"])
             if r["pair"] == name and e.kind == "receiver" and e.base in curves:
