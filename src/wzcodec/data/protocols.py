@@ -13,6 +13,7 @@ the same photo with photometric jitter).
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -23,6 +24,8 @@ from wzcodec.data.pairs import Pair
 from wzcodec.images import to_tensor
 
 PAPER_SIZE = (128, 256)  # H, W
+PSEUDO_SHIFT = 48  # a pseudo-pair's largest horizontal shift of y (pixels)
+PSEUDO_GAIN, PSEUDO_OFFSET = (0.85, 1.15), 12.0  # its re-lighting: y·gain + offset (0..255)
 KITTI_CROP = (370, 740)
 
 
@@ -56,6 +59,36 @@ def native_protocol(x: np.ndarray, y: np.ndarray | None, pair: Pair, rng=None):
 PROTOCOLS = {"paper": paper_protocol, "native": native_protocol}
 
 
+@dataclass(frozen=True)
+class PseudoPair:
+    """Where a single photo's x and y are cut (top, left, height, width) and how y is re-lit:
+    a stereo pair with one disparity."""
+
+    x_box: tuple[int, int, int, int]
+    y_box: tuple[int, int, int, int]
+    gain: float
+    offset: float  # on the 0..255 scale
+
+
+def pseudo_pair(
+    H: int, W: int, crop: tuple[int, int], rng: random.Random, max_shift: int = PSEUDO_SHIFT
+) -> PseudoPair:
+    """The one pseudo-pair draw of every trainer: x is a crop of an H x W photo, y the crop
+    ``dx`` (0..max_shift) columns to its left, re-lit (gain 0.85..1.15, offset ±12/255)."""
+    ch, cw = min(crop[0], H), min(crop[1], W - 1)
+    dx = rng.randint(0, min(max_shift, W - cw))
+    top = rng.randint(0, H - ch)
+    left = rng.randint(0, W - cw - dx)
+    gain, offset = rng.uniform(*PSEUDO_GAIN), rng.uniform(-PSEUDO_OFFSET, PSEUDO_OFFSET)
+    return PseudoPair((top, left + dx, ch, cw), (top, left, ch, cw), gain, offset)
+
+
+def cut(img, box: tuple[int, int, int, int]):
+    """``img[top : top + h, left : left + w]``."""
+    top, left, h, w = box
+    return img[top : top + h, left : left + w]
+
+
 class TrainTransform:
     """Joint random crop + flip (+ swap) for pairs; pseudo-pairs for single photos."""
 
@@ -64,7 +97,7 @@ class TrainTransform:
         crop: int | tuple[int, int] = 256,
         hflip: bool = True,
         swap: bool = True,
-        max_shift: int = 48,
+        max_shift: int = PSEUDO_SHIFT,
         protocol: str | None = None,
     ):
         self.crop = (crop, crop) if isinstance(crop, int) else tuple(crop)
@@ -99,15 +132,9 @@ class TrainTransform:
         return xt, yt
 
     def _pseudo_pair(self, img: np.ndarray, rng: random.Random) -> tuple[np.ndarray, np.ndarray]:
-        H, W = img.shape[:2]
-        ch, cw = min(self.crop[0], H), min(self.crop[1], W - 1)
-        dx = rng.randint(0, min(self.max_shift, W - cw))
-        top = rng.randint(0, H - ch)
-        left = rng.randint(0, W - cw - dx)
-        x = img[top : top + ch, left + dx : left + dx + cw]
-        y = img[top : top + ch, left : left + cw].astype(np.float32)
-        y = np.clip(y * rng.uniform(0.85, 1.15) + rng.uniform(-12, 12), 0, 255).astype(np.uint8)
-        return x, y
+        p = pseudo_pair(img.shape[0], img.shape[1], self.crop, rng, self.max_shift)
+        y = cut(img, p.y_box).astype(np.float32)
+        return cut(img, p.x_box), np.clip(y * p.gain + p.offset, 0, 255).astype(np.uint8)
 
 
 def _pad_min(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -114,11 +114,11 @@ class NDIC(CodecModel):
         instead of v̂_x, as if x had been sent at a lower rate, where w is worth more.
         Gradients pass straight through to v̂_x."""
         spec = self.coarse_latent
-        if not spec or float(spec.get("p", 0)) <= 0:
+        if not spec or float(spec["p"]) <= 0:
             return v_hat
         b = v_hat.shape[0]
         draw = torch.rand(b, 2, 1, 1, device=v_hat.device)
-        f = 1 + draw[:, 1:] * (float(spec.get("max_factor", 4)) - 1)
+        f = 1 + draw[:, 1:] * (float(spec["max_factor"]) - 1)
         f = torch.where(draw[:, :1] < float(spec["p"]), f, torch.ones_like(f))
         g = self.latent.gain(q) / f
         coarse = torch.round(v.float() * g) / g

@@ -48,6 +48,13 @@ DEFAULTS: dict = {
     "checkpoint_every_steps": None,
 }
 DATA_DEFAULTS: dict = {"val": None, "val_count": 4, "val_split": "test"}
+# the defaults inside the options that take a mapping (``resolve`` fills them in; ``p`` and
+# ``steps`` have none: they must be given)
+NESTED_DEFAULTS: dict = {
+    "side_curriculum": {"max_shift": 0},
+    "coarse_latent": {"max_factor": 4},
+    "match_loss": {"weight": 1.0, "max_shift": 64},
+}
 CONFIG_KEYS = frozenset(REQUIRED) | frozenset(DEFAULTS)
 DATA_KEYS = frozenset({"train"}) | frozenset(DATA_DEFAULTS)
 
@@ -136,6 +143,9 @@ def resolve(cfg: dict) -> dict:
     defaults = REFINER_DEFAULTS if is_refiner(cfg) else DEFAULTS
     out = {**defaults, **cfg}
     out["data"] = {**DATA_DEFAULTS, **(cfg.get("data") or {})}
+    for key, nested in NESTED_DEFAULTS.items():
+        if isinstance(out.get(key), dict):
+            out[key] = {**nested, **out[key]}
     if isinstance(out["data"].get("train"), str):  # one spec
         out["data"]["train"] = [out["data"]["train"]]
     return out

@@ -88,7 +88,7 @@ def match_side(model, x: torch.Tensor, q: torch.Tensor, spec: dict, gen: torch.G
     CAMs' queries, keys and position terms, which the rate-distortion loss alone lets drift
     away from matching (measured: the shipped atn's finest CAM found the right place for
     under 1% of tokens even with y = x)."""
-    y, dk, dr = shifted_copies(x, int(spec.get("max_shift", 64)), gen)
+    y, dk, dr = shifted_copies(x, int(spec["max_shift"]), gen)
     feats = model.cam_inputs(x, y, q)
     pairs = zip(model.cams, feats, strict=True)
     losses = [cam.match_loss(fx, fy, dk, dr) for cam, (fx, fy) in pairs]

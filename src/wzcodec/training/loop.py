@@ -130,14 +130,14 @@ class _Step:
         curriculum, match = cfg["side_curriculum"], cfg["match_loss"]
         if curriculum and step < curriculum["steps"]:  # p falls linearly from 1 to 0
             p = 1.0 - step / curriculum["steps"]
-            y = easy_side(x, y, p, int(curriculum.get("max_shift", 0)), self.gen)
+            y = easy_side(x, y, p, int(curriculum["max_shift"]), self.gen)
         q = torch.randint(len(self.lambdas), (x.shape[0],), generator=self.gen)
         q = q.to(self.lambdas.device)
         m = self.crit(self.net(x, y, (q + 1).float()), x, y, self.lambdas[q])
         loss = m["loss"]
         if match:
             m["match"] = match_side(self.model, x, (q + 1).float(), match, self.gen)
-            loss = loss + float(match.get("weight", 1.0)) * m["match"]
+            loss = loss + float(match["weight"]) * m["match"]
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg["clip"]:

@@ -8,8 +8,8 @@ The loss is the refinement's PSNR change, so every rate point counts the same (a
 would be ruled by the lowest qualities) and making a good base decode worse costs as much as
 improving a poor one gains. With probability ``unrelated_p`` a sample's y is another pair's:
 the net must learn to leave x̂ alone when y does not match. Single photos (a ``photos:`` spec)
-become pseudo-pairs: y is a crop of the same photo, shifted up to ±48 columns and ±4 rows and
-re-lit (gain 0.8..1.2, offset ±0.05): a stereo pair with one disparity.
+become pseudo-pairs as in every trainer (``data.protocols.pseudo_pair``): y is a crop of the
+same photo up to 48 columns to the left, re-lit: a stereo pair with one disparity.
 
 The config keys and their defaults are ``config.REFINER_DEFAULTS``; ``docs/training.md``
 explains them. The log's ``psnr`` column is the mean training gain over the base decode, in dB.
@@ -29,6 +29,7 @@ import yaml
 from wzcodec import classical
 from wzcodec.catalog import entry
 from wzcodec.data import from_spec
+from wzcodec.data.protocols import cut, pseudo_pair
 from wzcodec.errors import WzError
 from wzcodec.images import read_rgb
 from wzcodec.models import build
@@ -50,9 +51,6 @@ from wzcodec.training.steps import GainWindow, Steps
 from wzcodec.training.validate import psnr
 
 EPS = 1e-4  # MSE floor of the loss: crops above 40 dB PSNR weigh less (the gate is for them)
-
-
-SHIFT = (4, 48)  # a pseudo-pair's largest (rows, columns) shift of y
 
 
 class RefinerData:
@@ -102,20 +100,15 @@ class RefinerData:
         return out
 
     def _pseudo(self, rng: random.Random, x: np.ndarray, x_hat: np.ndarray):
-        """x, x̂ and a pseudo side image: the photo shifted by (dr, dc) and re-lit."""
-        ch, cw = self.crop
-        h, w = x.shape[:2]
-        dr, dc = rng.randint(-SHIFT[0], SHIFT[0]), rng.randint(-SHIFT[1], SHIFT[1])
-        ch_, cw_ = min(ch, h - abs(dr)), min(cw, w - abs(dc))
-        top = rng.randint(max(0, -dr), h - ch_ - max(0, dr))
-        left = rng.randint(max(0, -dc), w - cw_ - max(0, dc))
+        """x, x̂ and a pseudo side image (``data.protocols.pseudo_pair``, as the end-to-end
+        trainer draws them)."""
+        p = pseudo_pair(x.shape[0], x.shape[1], self.crop, rng)
 
-        def cut(a, t, lft):
-            return pad_to_crop(to_chw(a[t : t + ch_, lft : lft + cw_]), ch, cw)
+        def crop(a, box):
+            return pad_to_crop(to_chw(cut(a, box)), *self.crop)
 
-        gain, offset = rng.uniform(0.8, 1.2), rng.uniform(-0.05, 0.05)
-        y = (cut(x, top + dr, left + dc) * gain + offset).clamp(0, 1)
-        out = cut(x, top, left), cut(x_hat, top, left), y
+        y = (crop(x, p.y_box) * p.gain + p.offset / 255).clamp(0, 1)
+        out = crop(x, p.x_box), crop(x_hat, p.x_box), y
         if rng.random() < 0.5:
             out = tuple(t.flip(-1) for t in out)
         return out
