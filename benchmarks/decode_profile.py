@@ -19,7 +19,7 @@ from collections import defaultdict
 import torch
 
 import wzcodec
-from wzcodec.bench import _pair
+from wzcodec.eval.bench import _pair
 
 
 def parts(model: torch.nn.Module) -> dict[str, torch.nn.Module]:

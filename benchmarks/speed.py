@@ -1,9 +1,9 @@
 """Speed and memory benchmark: `python benchmarks/speed.py [--models ...] [--sizes ...]`.
 
-The same as `wz bench`; see `wzcodec.bench` for what is measured and how.
+The same as `wz bench`; see `wzcodec.eval.bench` for what is measured and how.
 """
 
-from wzcodec.bench import main
+from wzcodec.eval.bench import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -30,8 +30,10 @@ def _prepare(codec: Codec, x, y):
 
 @torch.inference_mode()
 def common_local(codec: Codec, x, y, out: Path, quality: float | None = None) -> Path:
+    from wzcodec.models.ndic import NDIC
+
     m = codec.model
-    if not hasattr(m, "decode_x"):
+    if not isinstance(m, NDIC):
         raise WzError(f"{codec.name} has no common-information branch (use ndic, atn or atn-paper)")
     q = codec._quality(quality)
     xr, yr, xt, yt = _prepare(codec, x, y)

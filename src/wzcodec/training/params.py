@@ -10,6 +10,8 @@ import torch
 from wzcodec.errors import WzError
 from wzcodec.models import build
 from wzcodec.models.compiled import compile_transforms
+from wzcodec.models.dsin import DSIN
+from wzcodec.models.ndic import NDIC
 from wzcodec.weights import load_weights
 
 # parameters a config option adds to a model (``window`` adds ``col_bias``): a warm start from
@@ -28,10 +30,11 @@ def build_model(cfg: dict) -> torch.nn.Module:
     if any(c % model.factor for c in ([crop, crop] if isinstance(crop, int) else crop)):
         raise ValueError(f"crop {crop} must be a multiple of the model's factor {model.factor}")
     model.bf16 = bool(cfg["bf16"])
-    if hasattr(model, "decode_y"):  # ŷ, R_y and R_w only feed the loss's α and β terms
+    ndic = isinstance(model, NDIC)  # NDIC and its descendants: a common-information branch
+    if ndic:  # ŷ, R_y and R_w only feed the loss's α and β terms
         model.decode_y = bool(cfg["alpha"] or cfg["beta"])
     if cfg["coarse_latent"]:
-        if not hasattr(model, "coarsen"):
+        if not ndic:
             raise WzError(f"coarse_latent: {cfg['model']} has no side path to train")
         model.coarse_latent = dict(cfg["coarse_latent"])
     return model
@@ -43,7 +46,7 @@ def init_model(model: torch.nn.Module, init_from: str | None) -> set[str]:
     if not init_from:
         return set()
     state = load_weights(init_from)
-    if hasattr(model, "load_hyperprior") and any(k.startswith("g_a.") for k in state):
+    if isinstance(model, NDIC | DSIN) and any(k.startswith("g_a.") for k in state):
         return model.load_hyperprior(state)
     missing, unexpected = model.load_state_dict(state, strict=False)
     new = [k for k in missing if k.rsplit(".", 1)[-1] in NEW_PARAMETERS]
