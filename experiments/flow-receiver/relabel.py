@@ -1,6 +1,7 @@
 """Relabel the earlier patch-matching receiver's rows in an eval run before the flow receiver's
-are merged in under the shipped names: ``avif-si`` -> ``avif-si-match`` (same for heic), and
-drop the rows of a superseded snapshot (``*-flow``). Rows are otherwise kept as measured.
+are merged in under the shipped names: ``avif-si`` -> ``avif-si-match`` (same for heic; a
+rig run's ``avif-si[y1]`` -> ``avif-si-match[y1]``), and drop the rows of a superseded
+snapshot (``*-flow``). Rows are otherwise kept as measured.
 
     python experiments/flow-receiver/relabel.py results/stereo-test-native
 """
@@ -22,7 +23,8 @@ def main(run: str) -> None:
         fields, rows = reader.fieldnames, list(reader)
     rows = [r for r in rows if r["model"] not in DROP]
     for r in rows:
-        r["model"] = RENAME.get(r["model"], r["model"])
+        name, bracket, sides = r["model"].partition("[")
+        r["model"] = RENAME.get(name, name) + bracket + sides
     tmp = path.with_suffix(".tmp")
     with tmp.open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields)

@@ -1,12 +1,16 @@
-"""One codec shell for every model and standard codec: ``encode(image) -> bytes`` and
-``decode(bytes, side) -> image``, over the coder ``load()`` picks from the catalog
-(``coders/``: a learned model's latent coder, or a standard codec with a receiver).
+"""``Codec``, the one API over every model and standard codec: ``encode(image) -> bytes`` and
+``decode(bytes, side) -> image``. ``load()`` reads the catalog once and picks the coder it
+delegates to (``coders/``); nothing here asks which kind it holds.
 
+    load(name) ─► catalog entry ─► LatentCoder(model)            an end-to-end model (rANS)
+                               └─► BaseCoder(codec[, receiver])  a standard codec's file, with
+                                                                 a receiver built on first use
     encode:  image ─► RGB uint8 (each lossy conversion said) ─► coder.encode(q) ─► strings
                    ─► Bitstream(header: model, weights id, q, H, W, gray) ─► bytes
-    decode:  bytes (or a camera's plain file) ─► parse + CRC ─► check model name (and, where
-                   the bits depend on them, the weights id) ─► coder.decode(strings, q, side)
-                   ─► HxWx3 uint8
+    decode:  bytes (or a camera's plain file: ``wrap``) ─► parse + CRC ─► check model name
+                   (and, where the bits depend on them, the weights id)
+                   ─► coder.decode(strings, q, prepared side images) ─► HxWx3 uint8
+    plain(bytes): the standard codec's own file inside; stored_size(bytes): what it costs
 
 The encoder never sees the side image; only ``decode`` takes it. Importing this module, a
 standard codec's encode and reading headers import no PyTorch.
@@ -25,7 +29,7 @@ import numpy as np
 
 from wzcodec import catalog
 from wzcodec.bitstream import FLAG_GRAY, MAGIC, Bitstream, Header, parse
-from wzcodec.coders import Coder, coder_for
+from wzcodec.coders import Coder, PreparedSide, coder_for
 from wzcodec.errors import BitstreamError, ImageError, RateWarning, WzError
 from wzcodec.images import MAX_PIXELS, MAX_SIDE, as_rgb, is_gray
 from wzcodec.threads import CODING_THREADS, fixed_threads, native_bf16
@@ -63,28 +67,6 @@ def shipped_weights_id(name: str) -> bytes | None:
     base = json.loads(meta.read_text()).get("base") if meta.exists() else None
     prefix = (path.parent / base["file"]).read_bytes() if base else b""
     return weights_id(prefix + path.read_bytes())
-
-
-class PreparedSide:
-    """One or several side images prepared for one codec's decoder (``Codec.prepare_side``).
-    ``ys``: the padded images, as many as the model uses (``max_sides``); ``given``: how many
-    the caller gave."""
-
-    def __init__(self, codec: Codec, ys: list, size: tuple[int, int], given: int):
-        self.codec, self.ys, self.size = codec, ys, (int(size[0]), int(size[1]))
-        self.given = given
-        self._features: tuple[bool, object] | None = None
-
-    @property
-    def y(self) -> Any:
-        """The first side image (the one a single-side model uses)."""
-        return self.ys[0]
-
-    def features(self) -> object:
-        bf16 = self.codec.bf16
-        if self._features is None or self._features[0] != bf16:
-            self._features = (bf16, self.codec.coder.prepare_side(self.ys))
-        return self._features[1]
 
 
 class Codec:

@@ -23,6 +23,29 @@ def set_module_bf16(model: Any, on: bool) -> None:
             m.bf16 = on
 
 
+class PreparedSide:
+    """One or several side images prepared for one codec's decoder (``Codec.prepare_side``).
+    ``ys``: the padded images, as many as the model uses (``max_sides``); ``given``: how many
+    the caller gave."""
+
+    def __init__(self, codec: Any, ys: list, size: tuple[int, int], given: int):
+        self.codec, self.ys, self.size = codec, ys, (int(size[0]), int(size[1]))
+        self.given = given
+        self._features: tuple[bool, object] | None = None
+
+    @property
+    def y(self) -> Any:
+        """The first side image (the one a single-side model uses)."""
+        return self.ys[0]
+
+    def features(self) -> object:
+        """What the coder's ``decode`` takes, computed once (again if ``bf16`` changes)."""
+        bf16 = self.codec.bf16
+        if self._features is None or self._features[0] != bf16:
+            self._features = (bf16, self.codec.coder.prepare_side(self.ys))
+        return self._features[1]
+
+
 class Coder:
     """What ``Codec`` needs of a coder (the defaults are an end-to-end model's)."""
 
