@@ -1,7 +1,7 @@
 """``wz train`` for the flow receiver (``align: flow``; ``wzcodec.receiver``).
 
     train pairs (x, y), both directions ──► every x (and y) through every base at every
-        quality, once ──► base-decode cache (PNG + file size)          (refiner.precompute)
+        quality, once ──► base-decode cache (PNG + file size)          (base_decodes.precompute)
     per pair, ``aligned_per_pair`` (base, quality, y kind) draws ──► y aligned onto x̂ by DIS
         flow, with its confidence, once ──► aligned cache (.npy, uint8)            (here)
     each step: random draws, a crop at one place of x, x̂, y_w, conf; the file's bpp
