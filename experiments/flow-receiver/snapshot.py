@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = state["config"]
     model = build(cfg["model"], **cfg["model_config"])
     model.load_state_dict(state["model"])
-    model.bf16 = model.receiver.bf16 = bool(cfg["bf16"])
+    model.receiver.bf16 = bool(cfg["bf16"])
     _, held = split_pairs(cfg)
     n = a.pairs or int(cfg["calibrate"] or 24)
     report = calibrate(model, held[:n], cfg["qualities"])

@@ -74,7 +74,6 @@ class GatedReceiver(nn.Module):
         self.config = {**config, **args, "align": align}
         for b in GATE_BASES:
             self.register_buffer(f"gate_{b}", torch.ones(len(GATE_KNOTS)))
-        self.bf16 = False
         self.register_load_state_dict_pre_hook(GatedReceiver._old_keys)
 
     @staticmethod

@@ -48,12 +48,6 @@ class FlowReceiver(nn.Module):
         self.fusion = FusionUNet(width, depth, blocks, middle, attention)
         self.bf16 = False
 
-    @classmethod
-    def from_config(cls, **config) -> FlowReceiver:
-        """Built from a model config (a shipped ``.json``'s): its own keys, the rest ignored."""
-        keys = ("width", "depth", "blocks", "middle", "preset", "use_side", "attention")
-        return cls(**{k: config[k] for k in keys if k in config})
-
     def align(self, x_hat: Tensor, sides: list[Tensor] | None) -> tuple[Tensor, Tensor]:
         """y_w and conf for a batch of one x̂ (1, 3, H, W) and its side images (each
         (1, 3, H, W)); without sides (or ``use_side`` off): x̂ and a zero confidence."""

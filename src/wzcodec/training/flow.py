@@ -273,7 +273,7 @@ def train(
     torch.manual_seed(cfg["seed"])
     rng = random.Random(cfg["seed"])
     model = build(cfg["model"], **cfg["model_config"])
-    model.bf16 = model.receiver.bf16 = bool(cfg["bf16"])
+    model.receiver.bf16 = bool(cfg["bf16"])
     model = model.to(memory_format=torch.channels_last)
     if cfg["init"] is not None:  # a warm start from saved weights (overwritten by --resume)
         model.load_state_dict(load_weights(cfg["init"]))
